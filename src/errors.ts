@@ -1,0 +1,91 @@
+// The error catalog: every error the relay answers with, its HTTP status and a message that says what to do.
+import { STATUS_CODES } from 'node:http';
+
+/** An error the relay answers with `{statusCode, error, message}`; `code` is stable for clients and tests. */
+export class RelayError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RelayError';
+  }
+
+  /** The JSON body of the error answer. */
+  toJSON(): { statusCode: number; error: string; message: string } {
+    return {
+      statusCode: this.statusCode,
+      error: STATUS_CODES[this.statusCode] ?? 'Error',
+      message: this.message,
+    };
+  }
+}
+
+const ACCEPTED_TYPES = 'application/json, application/x-www-form-urlencoded or text/plain';
+
+/** One constructor per error; the HTTP layer renders them, domain code throws them. */
+export const errors = {
+  forgedKey: () =>
+    new RelayError(401, 'forged_key', 'This key was not issued by this relay; ask GET /keys for a key pair.'),
+  wrongKeyType: (expected: 'private' | 'public') =>
+    new RelayError(
+      401,
+      'wrong_key_type',
+      expected === 'private'
+        ? 'This path takes a private key, but a public key was given.'
+        : 'This path takes a public key, but a private key was given.',
+    ),
+  badKey: () => new RelayError(400, 'bad_key', 'This is not a key issued by this relay.'),
+  badUid: () =>
+    new RelayError(
+      400,
+      'bad_uid',
+      'The uid must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_", "~" or "-".',
+    ),
+  badRedirect: (name: 'ok' | 'err') =>
+    new RelayError(400, 'bad_redirect', `The "${name}" parameter must be one absolute http or https URL.`),
+  badQuery: (message: string) => new RelayError(400, 'bad_query', message),
+  malformedBody: (detail: string) =>
+    new RelayError(400, 'malformed_body', `The body could not be read: ${detail}`),
+  emptyBody: () => new RelayError(400, 'empty_body', 'The body is empty; send a JSON value.'),
+  bodyTooLarge: (limit: number, length?: number) =>
+    new RelayError(
+      413,
+      'body_too_large',
+      length === undefined
+        ? `The body is larger than the limit of ${limit} bytes (DEADROP_BODY_LIMIT).`
+        : `The body is ${length} bytes; the limit is ${limit} bytes (DEADROP_BODY_LIMIT).`,
+    ),
+  missingContentType: () =>
+    new RelayError(415, 'missing_content_type', `The body has no Content-Type; send ${ACCEPTED_TYPES}.`),
+  unsupportedContentType: (type: string) =>
+    new RelayError(
+      415,
+      'unsupported_content_type',
+      `Content-Type ${JSON.stringify(type.slice(0, 100))} is not accepted; send ${ACCEPTED_TYPES}.`,
+    ),
+  unsupportedEncoding: (detail: string) => new RelayError(415, 'unsupported_encoding', detail),
+  nothingQueued: () => new RelayError(404, 'nothing_queued', 'Nothing is queued for this key.'),
+  nothingPublished: () => new RelayError(404, 'nothing_published', 'Nothing is published at this key.'),
+  noField: () => new RelayError(404, 'no_field', 'Nothing is stored at this uid, or it was already read.'),
+  routeNotFound: (method: string) =>
+    new RelayError(404, 'route_not_found', `There is no ${method} route here.`),
+  methodNotAllowed: (method: string, allowed: readonly string[]) =>
+    new RelayError(405, 'method_not_allowed', `${method} is not allowed here; use ${allowed.join(', ')}.`),
+  queueFull: (max: number) =>
+    new RelayError(
+      507,
+      'queue_full',
+      `The queue of this key holds ${max} items, the limit (DEADROP_MAX_QUEUE); the owner must read it first.`,
+    ),
+  fieldsFull: (max: number) =>
+    new RelayError(
+      507,
+      'fields_full',
+      `This key holds ${max} one-to-one values, the limit (DEADROP_MAX_FIELDS); wait until some are read or expire.`,
+    ),
+  storeUnavailable: (cause?: unknown) =>
+    new RelayError(503, 'store_unavailable', 'The store is unreachable; try again shortly.', { cause }),
+} as const;

@@ -1,0 +1,147 @@
+// The HTTP layer: routes of the relay (README, api-docs/openapi.yaml), CORS, logs and one error policy.
+import cors from 'cors';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { errors, RelayError } from '../errors.js';
+import type { Keyring } from '../keys.js';
+import { createRelay } from '../relay.js';
+import type { Store } from '../store/store.js';
+import { readBody } from './body.js';
+import { accessLog } from './logging.js';
+import { failureRedirect, readRedirects, sendDone } from './redirects.js';
+
+export interface AppDeps {
+  config: Pick<Config, 'ttlSeconds' | 'bodyLimit' | 'maxQueue' | 'maxFields'>;
+  store: Store;
+  keyring: Keyring;
+  logger: Logger;
+}
+
+/** Builds the Express app; it has no side effects until a server listens with it. */
+export function createApp({ config, store, keyring, logger }: AppDeps): express.Express {
+  const relay = createRelay({
+    store,
+    keyring,
+    limits: { ttlMs: config.ttlSeconds * 1000, maxQueue: config.maxQueue, maxFields: config.maxFields },
+  });
+  const body = readBody(config.bodyLimit);
+  const sendJsonText = (res: express.Response, text: string) => res.type('application/json').send(text);
+  const notAllowed =
+    (...allowed: string[]): RequestHandler =>
+    (req, res) => {
+      res.set('Allow', allowed.join(', '));
+      throw errors.methodNotAllowed(req.method, allowed);
+    };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(accessLog(logger));
+  app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
+  app.use(cors());
+  app.use(readRedirects);
+
+  app
+    .route('/keys')
+    .get((_req, res) => res.json(relay.issueKeys()))
+    .all(notAllowed('GET'));
+  app
+    .route('/keys/:key')
+    .get((req, res) => res.json(relay.inspectKey(req.params.key)))
+    .all(notAllowed('GET'));
+  app
+    .route('/id')
+    .get((_req, res) => res.type('text/plain').send(relay.id))
+    .all(notAllowed('GET'));
+
+  app
+    .route('/public/:key')
+    .get(async (req, res) => sendJsonText(res, await relay.readValue(req.params.key)))
+    .post(body, async (req, res) => {
+      await relay.postToQueue(req.params.key, res.locals.item);
+      sendDone(res, { webhook: false });
+    })
+    .all(notAllowed('GET', 'POST'));
+
+  app
+    .route('/private/:key')
+    // A HEAD would drain the queue and show nothing: refused rather than routed to GET.
+    .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
+    .get(async (req, res) => {
+      if ('stats' in req.query) {
+        res.json(await relay.stats(req.params.key));
+        return;
+      }
+      sendJsonText(res, `[${(await relay.drainQueue(req.params.key)).join(',')}]`);
+    })
+    .post(body, async (req, res) => {
+      await relay.publishValue(req.params.key, res.locals.item);
+      sendDone(res);
+    })
+    .patch(async (req, res) => {
+      await relay.renewValue(req.params.key);
+      sendDone(res);
+    })
+    .delete(async (req, res) => {
+      await relay.unpublishValue(req.params.key);
+      res.status(204).end();
+    })
+    .all(notAllowed('GET', 'POST', 'PATCH', 'DELETE'));
+
+  app
+    .route('/public/:key/:uid')
+    .head(notAllowed('GET'))
+    .get(async (req, res) => sendJsonText(res, await relay.takeField(req.params.key, req.params.uid)))
+    .all(notAllowed('GET'));
+
+  app
+    .route('/private/:key/:uid')
+    .get(async (req, res) => res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }))
+    .post(body, async (req, res) => {
+      await relay.putField(req.params.key, req.params.uid, res.locals.item);
+      sendDone(res);
+    })
+    .delete(async (req, res) => {
+      await relay.deleteField(req.params.key, req.params.uid);
+      res.status(204).end();
+    })
+    .all(notAllowed('GET', 'POST', 'DELETE'));
+
+  app.use((req) => {
+    throw errors.routeNotFound(req.method);
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
+
+/** The one error policy: catalogued errors render themselves, other 4xx keep their status, the rest is a bare 500. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const relayError = toRelayError(error);
+    if (relayError.statusCode >= 500) {
+      logger.error({ err: relayError.cause ?? error, code: relayError.code }, 'request failed');
+    }
+    const target = failureRedirect(req, res);
+    if (target) {
+      res.redirect(303, target);
+      return;
+    }
+    res.status(relayError.statusCode).json(relayError.toJSON());
+  };
+}
+
+function toRelayError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Express's own 4xx, such as a path that is not valid percent-encoding.
+    return new RelayError(status, 'bad_request', 'The request could not be understood; check its URL.');
+  }
+  return new RelayError(500, 'internal', 'Something went wrong on the relay.', { cause: error });
+}

@@ -1,0 +1,29 @@
+// Access logs that never hold a key (DESIGN §4): path segments are cut to 4 characters, queries dropped.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+
+/** `/private/AbCdEf…` → `/private/AbCd…`; the query (webhook URLs, redirects) is dropped. */
+export function maskPath(url: string): string {
+  const path = url.split('?', 1)[0] ?? '';
+  return path
+    .split('/')
+    .map((segment, index) => (index >= 2 && segment.length > 4 ? `${segment.slice(0, 4)}…` : segment))
+    .join('/');
+}
+
+/** pino-http with serializers that keep only method, masked path and status. */
+export function accessLog(logger: Logger) {
+  return pinoHttp({
+    logger,
+    quietReqLogger: true,
+    serializers: {
+      req: (req: IncomingMessage & { originalUrl?: string }) => ({
+        method: req.method,
+        url: maskPath(req.originalUrl ?? req.url ?? ''),
+      }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+    },
+    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+  });
+}

@@ -1,0 +1,47 @@
+// Starting and stopping a relay from a checked configuration: the work of `deadrop serve`.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type DestinationStream, type Logger, pino } from 'pino';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { createKeyring } from './keys.js';
+import { loadOrCreateSecret } from './secret.js';
+import { openStore } from './store/open-store.js';
+
+export interface RunningRelay {
+  url: string;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** The relay's logger: JSON lines on stdout (or `destination`), at the configured level. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level }, destination);
+}
+
+/** Opens the store, builds the app and listens; `close` stops listening and closes the store. */
+export async function startRelay(
+  config: Config,
+  logger = createLogger(config.logLevel),
+): Promise<RunningRelay> {
+  const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
+  const store = await openStore(config, logger);
+  const app = createApp({ config, store, keyring: createKeyring(secret), logger });
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: config.port, host: config.host }, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = !config.host || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url,
+    logger,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    },
+  };
+}

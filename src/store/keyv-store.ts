@@ -1,0 +1,190 @@
+// The embedded stores on Keyv: in memory (tests) and SQLite (the default). One process owns the data,
+// so the operations Keyv lacks are made atomic by serialising them per key (DESIGN §3).
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import { Keyv } from 'keyv';
+import { createKeyedLock } from './keyed-lock.js';
+import { type Store, storeKeys } from './store.js';
+
+/** Queue bookkeeping: items live at `<queue>:<seq>` for head ≤ seq < tail, each with its own TTL. */
+interface QueueMeta {
+  head: number;
+  tail: number;
+}
+
+/** One-to-one bookkeeping: uid → expiry (ms since epoch), to bound how many a key pair holds. */
+type FieldIndex = [uid: string, expires: number][];
+
+/** How often expired rows are deleted from SQLite, which (unlike Redis) does not expire keys itself. */
+const SQLITE_PURGE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Builds a store on any Keyv instance whose data this process alone writes.
+ * Queue items are separate entries, so appending costs the same however long the queue is.
+ */
+export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () => {}): Store {
+  const lock = createKeyedLock();
+  const now = () => Date.now();
+  const itemKey = (queue: string, seq: number) => `${queue}:${seq}`;
+
+  // Items all get the same TTL, so they expire oldest first: the live ones are a suffix of [head, tail).
+  const firstLive = async (queue: string, { head, tail }: QueueMeta): Promise<number> => {
+    let low = head;
+    let high = tail;
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2);
+      // getRaw, not has: SQLite's has() ignores expiry.
+      if ((await kv.getRaw(itemKey(queue, mid))) !== undefined) high = mid;
+      else low = mid + 1;
+    }
+    return low;
+  };
+
+  const remainingMs = async (key: string): Promise<number> => {
+    const raw = await kv.getRaw(key);
+    return typeof raw?.expires === 'number' ? Math.max(0, raw.expires - now()) : 0;
+  };
+
+  const liveFields = async (index: string): Promise<Map<string, number>> => {
+    const entries = (await kv.get<FieldIndex>(index)) ?? [];
+    const at = now();
+    return new Map(entries.filter(([, expires]) => expires > at));
+  };
+
+  const saveFields = async (index: string, fields: Map<string, number>) => {
+    if (fields.size === 0) {
+      await kv.delete(index);
+      return;
+    }
+    const newest = Math.max(...fields.values());
+    await kv.set(index, [...fields], Math.max(1, newest - now()));
+  };
+
+  return {
+    appendToQueue: (pub, item, ttlMs, max) => {
+      const { queue } = storeKeys(pub);
+      return lock(queue, async () => {
+        const meta = (await kv.get<QueueMeta>(queue)) ?? { head: 0, tail: 0 };
+        if (meta.tail - meta.head >= max) meta.head = await firstLive(queue, meta);
+        if (meta.tail - meta.head >= max) return false;
+        await kv.setMany([
+          { key: itemKey(queue, meta.tail), value: item, ttl: ttlMs },
+          { key: queue, value: { head: meta.head, tail: meta.tail + 1 }, ttl: ttlMs },
+        ]);
+        return true;
+      });
+    },
+
+    drainQueue: (pub) => {
+      const { queue } = storeKeys(pub);
+      return lock(queue, async () => {
+        const meta = await kv.get<QueueMeta>(queue);
+        if (!meta) return [];
+        const keys = Array.from({ length: meta.tail - meta.head }, (_, i) => itemKey(queue, meta.head + i));
+        const items = keys.length > 0 ? await kv.getMany<string>(keys) : [];
+        await kv.deleteMany([...keys, queue]);
+        return items.filter((item): item is string => typeof item === 'string');
+      });
+    },
+
+    queueStats: async (pub) => {
+      const { queue } = storeKeys(pub);
+      const meta = await kv.get<QueueMeta>(queue);
+      if (!meta) return { count: 0, ttlMs: 0 };
+      const count = meta.tail - (await firstLive(queue, meta));
+      return { count, ttlMs: count > 0 ? await remainingMs(queue) : 0 };
+    },
+
+    publishValue: (pub, value, ttlMs) => {
+      const key = storeKeys(pub).value;
+      return lock(key, async () => {
+        await kv.set(key, value, ttlMs);
+      });
+    },
+
+    readValue: (pub) => kv.get<string>(storeKeys(pub).value),
+
+    renewValue: (pub, ttlMs) => {
+      const key = storeKeys(pub).value;
+      return lock(key, async () => {
+        const value = await kv.get<string>(key);
+        if (value === undefined) return false;
+        await kv.set(key, value, ttlMs);
+        return true;
+      });
+    },
+
+    deleteValue: (pub) => {
+      const key = storeKeys(pub).value;
+      return lock(key, async () => {
+        await kv.delete(key);
+      });
+    },
+
+    valueTtl: (pub) => remainingMs(storeKeys(pub).value),
+
+    putField: (pub, uid, value, ttlMs, max) => {
+      const keys = storeKeys(pub);
+      return lock(keys.fieldIndex, async () => {
+        const fields = await liveFields(keys.fieldIndex);
+        if (!fields.has(uid) && fields.size >= max) return false;
+        await kv.set(keys.field(uid), value, ttlMs);
+        fields.set(uid, now() + ttlMs);
+        await saveFields(keys.fieldIndex, fields);
+        return true;
+      });
+    },
+
+    takeField: (pub, uid) => {
+      const keys = storeKeys(pub);
+      return lock(keys.fieldIndex, async () => {
+        const value = await kv.get<string>(keys.field(uid));
+        if (value === undefined) return undefined;
+        await kv.delete(keys.field(uid));
+        const fields = await liveFields(keys.fieldIndex);
+        if (fields.delete(uid)) await saveFields(keys.fieldIndex, fields);
+        return value;
+      });
+    },
+
+    fieldTtl: (pub, uid) => remainingMs(storeKeys(pub).field(uid)),
+
+    deleteField: (pub, uid) => {
+      const keys = storeKeys(pub);
+      return lock(keys.fieldIndex, async () => {
+        await kv.delete(keys.field(uid));
+        const fields = await liveFields(keys.fieldIndex);
+        if (fields.delete(uid)) await saveFields(keys.fieldIndex, fields);
+      });
+    },
+
+    close,
+  };
+}
+
+/** A store that lives and dies with the process: for tests. */
+export function createMemoryStore(): Store {
+  const kv = new Keyv({ store: new Map(), useKeyPrefix: false, throwOnErrors: true });
+  return createKeyvStore(kv);
+}
+
+/** The embedded default: one SQLite file in `dataDir`, so a restart loses nothing. */
+export async function openSqliteStore(dataDir: string): Promise<Store> {
+  await mkdir(dataDir, { recursive: true });
+  const sqlite = new KeyvSqlite({ uri: `sqlite://${join(dataDir, 'deadrop.sqlite')}`, busyTimeout: 5000 });
+  // WAL with synchronous=NORMAL: a commit costs no fsync, and a power cut loses at most the last moments.
+  await sqlite.query('PRAGMA journal_mode=WAL');
+  await sqlite.query('PRAGMA synchronous=NORMAL');
+  const purgeExpired = () =>
+    sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ?", Date.now()).catch(() => {});
+  await purgeExpired();
+  const timer = setInterval(purgeExpired, SQLITE_PURGE_INTERVAL_MS);
+  timer.unref();
+  const kv = new Keyv({ store: sqlite, useKeyPrefix: false, throwOnErrors: true });
+  kv.on('error', () => {}); // failures are thrown to the caller (throwOnErrors); the event adds nothing
+  return createKeyvStore(kv, async () => {
+    clearInterval(timer);
+    await sqlite.disconnect();
+  });
+}
