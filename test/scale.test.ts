@@ -1,0 +1,172 @@
+// What keeps data safe as the relay scales: concurrent writers, shared Redis, restarts, and Redis outages.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/http/app.js';
+import { createKeyring } from '../src/keys.js';
+import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
+import { withStoreErrors } from '../src/store/store.js';
+import { defaultTestConfig, openTestRelay, randomSecret, silentLogger, tempDir, waitFor } from './helpers.js';
+
+async function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; server: Server }> {
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe.each(['sqlite', 'redis'] as const)('concurrency on %s', (kind) => {
+  it('gives back every one of 200 concurrent posts exactly once, with drains interleaved', async () => {
+    const relay = await openTestRelay(kind);
+    const { url, server } = await listen(relay.app);
+    try {
+      const keys = relay.keys();
+      const received: number[] = [];
+      const drain = async () => {
+        const res = await fetch(`${url}/private/${keys.private}`);
+        if (res.status === 200)
+          received.push(...((await res.json()) as { n: number }[]).map((item) => item.n));
+        else expect(res.status).toBe(404);
+      };
+      const posts = Array.from({ length: 200 }, async (_, n) => {
+        const res = await fetch(`${url}/public/${keys.public}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ n }),
+        });
+        expect(res.status).toBe(200);
+        if (n % 10 === 0) await drain();
+      });
+      await Promise.all(posts);
+      await drain();
+      expect(received.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, n) => n));
+    } finally {
+      server.close();
+      await relay.dispose();
+    }
+  });
+});
+
+describe('two instances on one Redis', () => {
+  it('serve what the other accepted, with the same keys and id', async () => {
+    const secret = randomSecret();
+    const [a, b] = await Promise.all([
+      openTestRelay('redis', { secret }),
+      openTestRelay('redis', { secret }),
+    ]);
+    try {
+      const keys = (await a.agent.get('/keys').expect(200)).body;
+      expect((await b.agent.get(`/keys/${keys.private}`).expect(200)).body).toEqual({
+        type: 'private',
+        public: keys.public,
+      });
+      expect((await a.agent.get('/id')).text).toBe((await b.agent.get('/id')).text);
+      await a.agent.post(`/public/${keys.public}`).send({ from: 'a' }).expect(200);
+      await b.agent.post(`/public/${keys.public}`).send({ from: 'b' }).expect(200);
+      expect((await b.agent.get(`/private/${keys.private}`).expect(200)).body).toEqual([
+        { from: 'a' },
+        { from: 'b' },
+      ]);
+      await a.agent.get(`/private/${keys.private}`).expect(404);
+      await b.agent.post(`/private/${keys.private}`).send({ v: 1 }).expect(200);
+      expect((await a.agent.get(`/public/${keys.public}`).expect(200)).body).toEqual({ v: 1 });
+      await a.agent.post(`/private/${keys.private}/u`).send({ once: true }).expect(200);
+      await b.agent.get(`/public/${keys.public}/u`).expect(200);
+      await a.agent.get(`/public/${keys.public}/u`).expect(404);
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+
+  it('do not accept keys of an instance with another secret', async () => {
+    const [a, b] = await Promise.all([openTestRelay('redis'), openTestRelay('redis')]);
+    try {
+      const keys = a.keys();
+      await b.agent.post(`/public/${keys.public}`).send({}).expect(401);
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+});
+
+describe('SQLite across a restart', () => {
+  it('still has what was posted after the app is closed and reopened on the same data dir', async () => {
+    const dataDir = await tempDir();
+    const secret = randomSecret();
+    try {
+      const first = await openTestRelay('sqlite', { dataDir, secret });
+      const keys = first.keys();
+      await first.agent.post(`/public/${keys.public}`).send({ kept: 1 }).expect(200);
+      await first.agent.post(`/private/${keys.private}`).send({ value: 2 }).expect(200);
+      await first.agent.post(`/private/${keys.private}/u`).send({ field: 3 }).expect(200);
+      await first.dispose();
+
+      const second = await openTestRelay('sqlite', { dataDir, secret });
+      expect((await second.agent.get(`/private/${keys.private}`).expect(200)).body).toEqual([{ kept: 1 }]);
+      expect((await second.agent.get(`/public/${keys.public}`).expect(200)).body).toEqual({ value: 2 });
+      expect((await second.agent.get(`/public/${keys.public}/u`).expect(200)).body).toEqual({ field: 3 });
+      await second.dispose();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('when Redis goes away', () => {
+  let redis: ChildProcess | undefined;
+  const startRedis = (port: number) => {
+    redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+  };
+  afterAll(() => {
+    redis?.kill('SIGKILL');
+  });
+
+  it('answers 503 at once, does not crash, and serves again once Redis is back', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    startRedis(port);
+
+    const client = createRedisClient(`redis://127.0.0.1:${port}`, () => {});
+    await waitFor(() => client.isReady, 'the test Redis');
+    const store = withStoreErrors(createRedisStore(client));
+    const keyring = createKeyring(randomSecret());
+    const agent = request(createApp({ config: defaultTestConfig, store, keyring, logger: silentLogger }));
+    const keys = keyring.issue();
+    try {
+      await agent.post(`/public/${keys.public}`).send({ before: true }).expect(200);
+
+      redis?.kill('SIGKILL');
+      await waitFor(() => !client.isReady, 'the client to see Redis gone');
+      const started = Date.now();
+      const down = await agent.post(`/public/${keys.public}`).send({ during: true }).expect(503);
+      expect(down.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: expect.any(String),
+      });
+      await agent.get(`/private/${keys.private}`).expect(503);
+      expect(Date.now() - started).toBeLessThan(1000);
+
+      startRedis(port);
+      await waitFor(
+        async () => (await agent.post(`/public/${keys.public}`).send({ after: true })).status === 200,
+        'recovery',
+        10_000,
+      );
+      // This Redis keeps nothing on disk, so only what came after the restart is there.
+      expect((await agent.get(`/private/${keys.private}`).expect(200)).body).toEqual([{ after: true }]);
+    } finally {
+      await store.close();
+    }
+  });
+});
