@@ -8,8 +8,9 @@ import request from 'supertest';
 import type { Config } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
-import { createMemoryStore, openSqliteStore } from '../src/store/keyv-store.js';
+import { createMemoryStore } from '../src/store/keyv-store.js';
 import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { type Store, withStoreErrors } from '../src/store/store.js';
 
 /** Redis must answer here: CI starts one, and the Redis tests never skip. */

@@ -1,8 +1,5 @@
-// The embedded stores on Keyv: in memory (tests) and SQLite (the default). One process owns the data,
-// so the operations Keyv lacks are made atomic by serialising them per key (DESIGN §3).
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
+// The embedded stores on Keyv (memory here, SQLite in sqlite-store.ts). One process owns the data, so
+// the operations Keyv lacks are made atomic by serialising them per key (DESIGN §3).
 import { Keyv } from 'keyv';
 import { createKeyedLock } from './keyed-lock.js';
 import { type Store, storeKeys } from './store.js';
@@ -15,9 +12,6 @@ interface QueueMeta {
 
 /** One-to-one bookkeeping: uid → expiry (ms since epoch), to bound how many a key pair holds. */
 type FieldIndex = [uid: string, expires: number][];
-
-/** How often expired rows are deleted from SQLite, which (unlike Redis) does not expire keys itself. */
-const SQLITE_PURGE_INTERVAL_MS = 10 * 60_000;
 
 /**
  * Builds a store on any Keyv instance whose data this process alone writes.
@@ -167,24 +161,4 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 export function createMemoryStore(): Store {
   const kv = new Keyv({ store: new Map(), useKeyPrefix: false, throwOnErrors: true });
   return createKeyvStore(kv);
-}
-
-/** The embedded default: one SQLite file in `dataDir`, so a restart loses nothing. */
-export async function openSqliteStore(dataDir: string): Promise<Store> {
-  await mkdir(dataDir, { recursive: true });
-  const sqlite = new KeyvSqlite({ uri: `sqlite://${join(dataDir, 'deadrop.sqlite')}`, busyTimeout: 5000 });
-  // WAL with synchronous=NORMAL: a commit costs no fsync, and a power cut loses at most the last moments.
-  await sqlite.query('PRAGMA journal_mode=WAL');
-  await sqlite.query('PRAGMA synchronous=NORMAL');
-  const purgeExpired = () =>
-    sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ?", Date.now()).catch(() => {});
-  await purgeExpired();
-  const timer = setInterval(purgeExpired, SQLITE_PURGE_INTERVAL_MS);
-  timer.unref();
-  const kv = new Keyv({ store: sqlite, useKeyPrefix: false, throwOnErrors: true });
-  kv.on('error', () => {}); // failures are thrown to the caller (throwOnErrors); the event adds nothing
-  return createKeyvStore(kv, async () => {
-    clearInterval(timer);
-    await sqlite.disconnect();
-  });
 }

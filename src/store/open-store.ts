@@ -1,22 +1,32 @@
 // Opens the store the configuration names.
+import { once } from 'node:events';
+import { setTimeout } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { createMemoryStore, openSqliteStore } from './keyv-store.js';
-import { createRedisClient, createRedisStore } from './redis-store.js';
 import { type Store, withStoreErrors } from './store.js';
 
-/** The configured store, with every backend failure turned into a 503. */
+const REDIS_START_WAIT_MS = 3000;
+
+/**
+ * The configured store, with every backend failure turned into a 503. Adapters are imported on demand,
+ * so a Redis deployment never loads SQLite's native module.
+ */
 export async function openStore(
   config: Pick<Config, 'store' | 'dataDir' | 'redisUrl'>,
   logger: Logger,
 ): Promise<Store> {
   const onError = (error: unknown) => logger.warn({ err: error }, 'store operation failed');
   switch (config.store) {
-    case 'memory':
+    case 'memory': {
+      const { createMemoryStore } = await import('./keyv-store.js');
       return withStoreErrors(createMemoryStore(), onError);
-    case 'sqlite':
+    }
+    case 'sqlite': {
+      const { openSqliteStore } = await import('./sqlite-store.js');
       return withStoreErrors(await openSqliteStore(config.dataDir), onError);
+    }
     case 'redis': {
+      const { createRedisClient, createRedisStore } = await import('./redis-store.js');
       let down = false;
       const client = createRedisClient(config.redisUrl as string, (error) => {
         // One line when Redis goes away, not one per reconnect attempt.
@@ -27,6 +37,9 @@ export async function openStore(
         if (down) logger.info('Redis is back');
         down = false;
       });
+      // Wait a little for the first connection, so the first requests do not meet a 503; Redis being
+      // down at start is not fatal: the relay answers 503 until it is back.
+      await Promise.race([once(client, 'ready'), setTimeout(REDIS_START_WAIT_MS)]);
       return withStoreErrors(createRedisStore(client), onError);
     }
   }
