@@ -13,7 +13,9 @@ describe('src/index.ts (vercel.json)', () => {
     expect((await request(app).get('/id').expect(200)).text).toBe(createKeyring(secret).id);
     const keys = (await request(app).get('/keys').expect(200)).body;
     await request(app).post(`/public/${keys.public}`).send({ via: 'serverless' }).expect(200);
-    expect((await request(app).get(`/private/${keys.private}`).expect(200)).body).toEqual([{ via: 'serverless' }]);
+    expect((await request(app).get(`/private/${keys.private}`).expect(200)).body).toEqual([
+      { via: 'serverless' },
+    ]);
   });
 });
 
