@@ -17,6 +17,35 @@ export interface Config {
   readonly maxQueue: number;
   readonly maxFields: number;
   readonly logLevel: string;
+
+  /** How long a webhook URL registered with `?hook=` is remembered, in seconds. */
+  readonly hookTtlSeconds: number;
+  readonly webhookTimeoutMs: number;
+  /** Lets webhooks reach loopback and private networks: for tests and closed networks only. */
+  readonly webhookAllowPrivate: boolean;
+
+  /** Requests per client IP per route class per window; 0 disables rate limiting. */
+  readonly rateLimit: number;
+  readonly rateWindowSeconds: number;
+  /** 429s within one window after which the client IP is banned; 0 disables bans. */
+  readonly banAfter: number;
+  readonly banTimeSeconds: number;
+  /** How many reverse proxies in front of the relay to trust for the client IP (X-Forwarded-For). */
+  readonly trustProxy: number;
+
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request; 0 (the default) leaves it to the body limit, so pipes may run long. */
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+
+  /** How long a pipe token waits for its other side, in seconds. */
+  readonly pipeTtlSeconds: number;
+  /** Pipe tokens waiting at once per key and method. */
+  readonly pipeMax: number;
+  /** This instance's own base URL, for pipe redirects behind a load balancer; else the request's. */
+  readonly publicUrl: string | undefined;
+  /** An external piping server to redirect pipes to instead of the built-in /stream/. */
+  readonly pipingUrl: string | undefined;
 }
 
 /** The port of Securelay's examples and of most container platforms. */
@@ -31,6 +60,23 @@ const DEFAULT_MAX_FIELDS = 1000;
 /** A secret shorter than this is guessable, and with it every key could be forged. */
 const MIN_SECRET_LENGTH = 16;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** A webhook that has not answered in 4 s is treated as down; the item is queued instead (Securelay). */
+const DEFAULT_WEBHOOK_TIMEOUT_MS = 4000;
+/**
+ * 1000 requests a minute per IP and route class: far above what a form, a page or a worker sends, low
+ * enough that guessing keys or flooding one relay from one address gets nowhere.
+ */
+const DEFAULT_RATE_LIMIT = 1000;
+const DEFAULT_RATE_WINDOW_SECONDS = 60;
+/** Ten 429s in one window is a client that ignores Retry-After: it is banned for ten minutes. */
+const DEFAULT_BAN_AFTER = 10;
+const DEFAULT_BAN_TIME_SECONDS = 600;
+/** Slow clients must send their headers within 10 s (slowloris); idle keep-alive sockets close after 5 s. */
+const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** Securelay's pipe defaults: a redirect URL lives 60 s, at most 5 wait per key and method. */
+const DEFAULT_PIPE_TTL_SECONDS = 60;
+const DEFAULT_PIPE_MAX = 5;
 
 /** Thrown by loadConfig with every problem found, one sentence each. */
 export class ConfigError extends Error {
@@ -83,6 +129,23 @@ export function loadConfig(env: Env): Config {
       'DEADROP_SECRET must be set with the Redis store, so that every instance issues and accepts the same keys.',
     );
   }
+  const flag = (name: string): boolean => {
+    const raw = value(name)?.toLowerCase();
+    if (raw === undefined || raw === 'false' || raw === '0') return false;
+    if (raw === 'true' || raw === '1') return true;
+    problems.push(`${name} must be true or false, but it is "${raw}".`);
+    return false;
+  };
+  const baseUrl = (name: string): string | undefined => {
+    const raw = value(name);
+    if (raw === undefined) return undefined;
+    try {
+      const url = new URL(raw);
+      if (url.protocol === 'http:' || url.protocol === 'https:') return raw.replace(/\/+$/, '');
+    } catch {}
+    problems.push(`${name} must be an http or https URL such as https://relay.example, but it is "${raw}".`);
+    return undefined;
+  };
   const logLevel = value('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, but it is "${logLevel}".`);
@@ -100,6 +163,51 @@ export function loadConfig(env: Env): Config {
     maxQueue: integer('DEADROP_MAX_QUEUE', DEFAULT_MAX_QUEUE, 1, 1_000_000, 'a whole number'),
     maxFields: integer('DEADROP_MAX_FIELDS', DEFAULT_MAX_FIELDS, 1, 1_000_000, 'a whole number'),
     logLevel,
+    hookTtlSeconds: integer('DEADROP_HOOK_TTL', DEFAULT_TTL_SECONDS, 1, 31_536_000, 'a number of seconds'),
+    webhookTimeoutMs: integer(
+      'DEADROP_WEBHOOK_TIMEOUT',
+      DEFAULT_WEBHOOK_TIMEOUT_MS,
+      1,
+      60_000,
+      'a number of milliseconds',
+    ),
+    webhookAllowPrivate: flag('DEADROP_WEBHOOK_ALLOW_PRIVATE'),
+    rateLimit: integer('DEADROP_RATE_LIMIT', DEFAULT_RATE_LIMIT, 0, 1_000_000_000, 'a number of requests'),
+    rateWindowSeconds: integer(
+      'DEADROP_RATE_WINDOW',
+      DEFAULT_RATE_WINDOW_SECONDS,
+      1,
+      86_400,
+      'a number of seconds',
+    ),
+    banAfter: integer('DEADROP_BAN_AFTER', DEFAULT_BAN_AFTER, 0, 1_000_000, 'a number of 429 answers'),
+    banTimeSeconds: integer(
+      'DEADROP_BAN_TIME',
+      DEFAULT_BAN_TIME_SECONDS,
+      1,
+      31_536_000,
+      'a number of seconds',
+    ),
+    trustProxy: integer('DEADROP_TRUST_PROXY', 0, 0, 10, 'a number of proxies'),
+    headersTimeoutMs: integer(
+      'DEADROP_HEADERS_TIMEOUT',
+      DEFAULT_HEADERS_TIMEOUT_MS,
+      1,
+      600_000,
+      'a number of milliseconds',
+    ),
+    requestTimeoutMs: integer('DEADROP_REQUEST_TIMEOUT', 0, 0, 86_400_000, 'a number of milliseconds'),
+    keepAliveTimeoutMs: integer(
+      'DEADROP_KEEPALIVE_TIMEOUT',
+      DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      1,
+      600_000,
+      'a number of milliseconds',
+    ),
+    pipeTtlSeconds: integer('DEADROP_PIPE_TTL', DEFAULT_PIPE_TTL_SECONDS, 1, 3600, 'a number of seconds'),
+    pipeMax: integer('DEADROP_PIPE_MAX', DEFAULT_PIPE_MAX, 1, 1000, 'a whole number'),
+    publicUrl: baseUrl('DEADROP_PUBLIC_URL'),
+    pipingUrl: baseUrl('DEADROP_PIPING_URL'),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

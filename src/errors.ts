@@ -47,6 +47,26 @@ export const errors = {
   badRedirect: (name: 'ok' | 'err') =>
     new RelayError(400, 'bad_redirect', `The "${name}" parameter must be one absolute http or https URL.`),
   badQuery: (message: string) => new RelayError(400, 'bad_query', message),
+  badHook: (reason: string) => new RelayError(400, 'bad_hook', `The webhook URL is refused: ${reason}`),
+  rateLimited: (retryAfterSeconds: number) =>
+    new RelayError(
+      429,
+      'rate_limited',
+      `Too many requests from this address; retry in ${retryAfterSeconds} s (DEADROP_RATE_LIMIT per DEADROP_RATE_WINDOW).`,
+    ),
+  banned: (seconds: number) =>
+    new RelayError(
+      403,
+      'banned',
+      `This address ignored too many 429 answers and is banned for ${seconds} s (DEADROP_BAN_AFTER, DEADROP_BAN_TIME).`,
+    ),
+  pipeBusy: () => new RelayError(409, 'pipe_busy', 'This stream already has its sender and receiver.'),
+  tooManyPipes: (max: number) =>
+    new RelayError(
+      429,
+      'too_many_pipes',
+      `${max} pipes already wait at this key for this method (DEADROP_PIPE_MAX).`,
+    ),
   malformedBody: (detail: string) =>
     new RelayError(400, 'malformed_body', `The body could not be read: ${detail}`),
   emptyBody: () => new RelayError(400, 'empty_body', 'The body is empty; send a JSON value.'),

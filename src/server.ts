@@ -4,9 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
-import { createKeyring } from './keys.js';
 import { loadOrCreateSecret } from './secret.js';
-import { openStore } from './store/open-store.js';
+import { openBackend } from './store/open-store.js';
 
 export interface RunningRelay {
   url: string;
@@ -25,9 +24,16 @@ export async function startRelay(
   logger = createLogger(config.logLevel),
 ): Promise<RunningRelay> {
   const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
-  const store = await openStore(config, logger);
-  const app = createApp({ config, store, keyring: createKeyring(secret), logger });
-  const server = createServer(app);
+  const { store, redis } = await openBackend(config, logger);
+  const app = createApp({ config, store, redis, secret, logger });
+  const server = createServer(
+    {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+    },
+    app,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, host: config.host }, resolve);

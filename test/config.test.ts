@@ -14,7 +14,7 @@ const problemsOf = (env: Record<string, string>): string[] => {
 
 describe('loadConfig', () => {
   it('defaults to SQLite in ./data on port 8080 with the documented limits', () => {
-    expect(loadConfig({})).toEqual({
+    expect(loadConfig({})).toMatchObject({
       port: 8080,
       host: undefined,
       store: 'sqlite',
@@ -26,7 +26,29 @@ describe('loadConfig', () => {
       maxQueue: 1000,
       maxFields: 1000,
       logLevel: 'info',
+      hookTtlSeconds: 86_400,
+      webhookTimeoutMs: 4000,
+      webhookAllowPrivate: false,
+      rateWindowSeconds: 60,
+      trustProxy: 0,
+      pipeTtlSeconds: 60,
+      pipeMax: 5,
+      publicUrl: undefined,
+      pipingUrl: undefined,
     });
+  });
+
+  it('reads flags and base URLs strictly', () => {
+    expect(
+      loadConfig({ DEADROP_WEBHOOK_ALLOW_PRIVATE: 'true', DEADROP_PUBLIC_URL: 'https://a.example/' }),
+    ).toMatchObject({
+      webhookAllowPrivate: true,
+      publicUrl: 'https://a.example',
+    });
+    expect(problemsOf({ DEADROP_WEBHOOK_ALLOW_PRIVATE: 'yes', DEADROP_PIPING_URL: 'ftp://x' })).toEqual([
+      expect.stringMatching(/^DEADROP_WEBHOOK_ALLOW_PRIVATE must be true or false/),
+      expect.stringMatching(/^DEADROP_PIPING_URL must be an http or https URL/),
+    ]);
   });
 
   it('picks Redis when REDIS_URL is set, unless DEADROP_STORE says otherwise', () => {

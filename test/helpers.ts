@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import request from 'supertest';
-import type { Config } from '../src/config.js';
+import { type Config, loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
 import { createMemoryStore } from '../src/store/keyv-store.js';
@@ -47,7 +47,11 @@ export async function openTestStore(
   return { store, dispose: () => store.close() };
 }
 
-export const defaultTestConfig = { ttlSeconds: 60, bodyLimit: 10_240, maxQueue: 1000, maxFields: 1000 };
+/** The defaults, on the memory store, with rate limits off (tests that want them turn them on). */
+export const testConfig = (overrides: Partial<Config> = {}): Config => ({
+  ...loadConfig({ DEADROP_STORE: 'memory', DEADROP_RATE_LIMIT: '0', DEADROP_TTL: '60' }),
+  ...overrides,
+});
 
 export interface TestRelay {
   app: ReturnType<typeof createApp>;
@@ -70,11 +74,12 @@ export async function openTestRelay(
   } = {},
 ): Promise<TestRelay> {
   const { store, dispose } = await openTestStore(kind, options.dataDir);
-  const keyring = createKeyring(options.secret ?? randomSecret());
+  const secret = options.secret ?? randomSecret();
+  const keyring = createKeyring(secret);
   const app = createApp({
-    config: { ...defaultTestConfig, ...options.config },
+    config: testConfig(options.config),
     store,
-    keyring,
+    secret,
     logger: options.logger ?? silentLogger,
   });
   return { app, agent: request(app), store, keyring, keys: () => keyring.issue(), dispose };

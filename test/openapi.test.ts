@@ -1,11 +1,10 @@
 // The OpenAPI description (api-docs/openapi.yaml) against the routes the app really mounts.
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createApp } from '../src/http/app.js';
-import { createKeyring } from '../src/keys.js';
 import { createMemoryStore } from '../src/store/keyv-store.js';
+import { silentLogger, testConfig } from './helpers.js';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
@@ -42,10 +41,10 @@ function documentedOperations(): string[] {
  */
 function mountedOperations(): string[] {
   const app = createApp({
-    config: { ttlSeconds: 60, bodyLimit: 10240, maxQueue: 1000, maxFields: 1000 },
+    config: testConfig(),
     store: createMemoryStore(),
-    keyring: createKeyring('x'.repeat(32)),
-    logger: pino({ level: 'silent' }),
+    secret: 'x'.repeat(32),
+    logger: silentLogger,
   });
   const layers = app.router.stack as unknown as RouterLayer[];
   return layers.flatMap(({ route }) => {

@@ -9,7 +9,7 @@ import { createApp } from '../src/http/app.js';
 import { createKeyring } from '../src/keys.js';
 import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
 import { withStoreErrors } from '../src/store/store.js';
-import { defaultTestConfig, openTestRelay, randomSecret, silentLogger, tempDir, waitFor } from './helpers.js';
+import { openTestRelay, randomSecret, silentLogger, tempDir, testConfig, waitFor } from './helpers.js';
 
 async function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; server: Server }> {
   const server = createServer(app);
@@ -139,8 +139,9 @@ describe('when Redis goes away', () => {
     const client = createRedisClient(`redis://127.0.0.1:${port}`, () => {});
     await waitFor(() => client.isReady, 'the test Redis');
     const store = withStoreErrors(createRedisStore(client));
-    const keyring = createKeyring(randomSecret());
-    const agent = request(createApp({ config: defaultTestConfig, store, keyring, logger: silentLogger }));
+    const secret = randomSecret();
+    const keyring = createKeyring(secret);
+    const agent = request(createApp({ config: testConfig(), store, secret, logger: silentLogger }));
     const keys = keyring.issue();
     try {
       await agent.post(`/public/${keys.public}`).send({ before: true }).expect(200);

@@ -5,25 +5,29 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
-import type { Keyring } from '../keys.js';
+import { createKeyring } from '../keys.js';
 import { createRelay } from '../relay.js';
+import type { RedisClient } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
 import { accessLog } from './logging.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'ttlSeconds' | 'bodyLimit' | 'maxQueue' | 'maxFields'>;
+  config: Config;
   store: Store;
-  keyring: Keyring;
+  /** The server secret: signs keys, names the instance, keys the hashes of client IPs. */
+  secret: string;
   logger: Logger;
+  /** The shared Redis, when the store is Redis: rate limits, pipes and live delivery use it too. */
+  redis?: RedisClient | undefined;
 }
 
 /** Builds the Express app; it has no side effects until a server listens with it. */
-export function createApp({ config, store, keyring, logger }: AppDeps): express.Express {
+export function createApp({ config, store, secret, logger }: AppDeps): express.Express {
   const relay = createRelay({
     store,
-    keyring,
+    keyring: createKeyring(secret),
     limits: { ttlMs: config.ttlSeconds * 1000, maxQueue: config.maxQueue, maxFields: config.maxFields },
   });
   const body = readBody(config.bodyLimit);

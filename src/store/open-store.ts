@@ -1,9 +1,17 @@
-// Opens the store the configuration names.
+// Opens the store the configuration names, and the Redis client that rate limits, pipes and live
+// delivery share with it when the store is Redis.
 import { once } from 'node:events';
 import { setTimeout } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { RedisClient } from './redis-store.js';
 import { type Store, withStoreErrors } from './store.js';
+
+/** The store, and the Redis client when the store is Redis (closed with the store). */
+export interface Backend {
+  store: Store;
+  redis?: RedisClient;
+}
 
 const REDIS_START_WAIT_MS = 3000;
 
@@ -11,19 +19,19 @@ const REDIS_START_WAIT_MS = 3000;
  * The configured store, with every backend failure turned into a 503. Adapters are imported on demand,
  * so a Redis deployment never loads SQLite's native module.
  */
-export async function openStore(
+export async function openBackend(
   config: Pick<Config, 'store' | 'dataDir' | 'redisUrl'>,
   logger: Logger,
-): Promise<Store> {
+): Promise<Backend> {
   const onError = (error: unknown) => logger.warn({ err: error }, 'store operation failed');
   switch (config.store) {
     case 'memory': {
       const { createMemoryStore } = await import('./keyv-store.js');
-      return withStoreErrors(createMemoryStore(), onError);
+      return { store: withStoreErrors(createMemoryStore(), onError) };
     }
     case 'sqlite': {
       const { openSqliteStore } = await import('./sqlite-store.js');
-      return withStoreErrors(await openSqliteStore(config.dataDir), onError);
+      return { store: withStoreErrors(await openSqliteStore(config.dataDir), onError) };
     }
     case 'redis': {
       const { createRedisClient, createRedisStore } = await import('./redis-store.js');
@@ -40,7 +48,7 @@ export async function openStore(
       // Wait a little for the first connection, so the first requests do not meet a 503; Redis being
       // down at start is not fatal: the relay answers 503 until it is back.
       await Promise.race([once(client, 'ready'), setTimeout(REDIS_START_WAIT_MS)]);
-      return withStoreErrors(createRedisStore(client), onError);
+      return { store: withStoreErrors(createRedisStore(client), onError), redis: client };
     }
   }
 }
