@@ -1,0 +1,298 @@
+// `npm run bench:relay`: the built relay (SQLite, Redis) against a bare Express hello world, with autocannon.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Options, type Request, type Result } from 'autocannon';
+import { type Child, startChild, stopAllChildren } from './children.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const CONNECTIONS = 50;
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP_S = 2;
+/** Relay req/s over hello-world req/s that the relay should reach. */
+const TARGET_RATIO = 0.6;
+/** Key pairs the POST case cycles through: each gets a few hundred items, far below DEADROP_MAX_QUEUE. */
+const POST_POOL_SIZE = 1000;
+/** Keys pre-filled for the drain case, as a multiple of what the POST rate predicts it will drain. */
+const DRAIN_HEADROOM = 2;
+const DRAIN_POOL_MIN = 10_000;
+const DRAIN_POOL_MAX = 1_000_000;
+/** Upper bound for the untimed runs (key fetching, filling, cleanup), so a stuck relay cannot hang the bench. */
+const UNTIMED_LIMIT_MS = 180_000;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A JSON object of exactly `size` bytes. */
+const jsonOfSize = (size: number) => JSON.stringify({ data: 'x'.repeat(size - '{"data":""}'.length) });
+const PAYLOAD = jsonOfSize(1024);
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+interface KeyPair {
+  private: string;
+  public: string;
+}
+
+interface CaseResult {
+  case: string;
+  store: string;
+  reqPerSec: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  /** Relay req/s ÷ hello-world req/s; undefined for the baseline itself. */
+  ratio?: number;
+  pass?: boolean;
+  notes?: string;
+}
+
+/** Runs autocannon, stopping it after `limitMs` (only `amount` runs can last longer than planned). */
+async function cannon(options: Options, limitMs = (WARMUP_S + DURATION_S) * 1000 + 30_000): Promise<Result> {
+  const instance = autocannon({ connections: CONNECTIONS, timeout: 10, ...options });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    instance.stop();
+  }, limitMs);
+  try {
+    const result = await instance;
+    if (timedOut) throw new Error(`autocannon on ${options.url} did not finish within ${limitMs} ms`);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const statusCounts = (result: Result) =>
+  Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
+
+/** A short warm-up (discarded), then the measured run; both draw from the same `requests`. */
+async function measure(label: string, store: string, url: string, requests: Request[]): Promise<CaseResult> {
+  console.log(`• ${label} (${store}): ${WARMUP_S} s warm-up, ${DURATION_S} s measured…`);
+  await cannon({ url, duration: WARMUP_S, requests });
+  const result = await cannon({ url, duration: DURATION_S, requests });
+  return {
+    case: label,
+    store,
+    reqPerSec: result.requests.average,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: statusCounts(result),
+  };
+}
+
+/** Sends exactly `count` requests built by `request`, at full speed; returns how many got each status. */
+async function sendEach(url: string, count: number, request: Request): Promise<Record<string, number>> {
+  const result = await cannon(
+    { url, amount: count, connections: Math.min(CONNECTIONS, count), requests: [request] },
+    UNTIMED_LIMIT_MS,
+  );
+  return statusCounts(result);
+}
+
+interface Cycle<T> {
+  take(): T;
+  /** How many were taken; past the number of items, the cycle has wrapped around. */
+  readonly taken: number;
+}
+
+/** Cycles through `items` for setupRequest, which autocannon calls once per request sent. */
+function cycle<T>(items: readonly T[]): Cycle<T> {
+  let next = 0;
+  return {
+    take: (): T => items[next++ % items.length] as T,
+    get taken() {
+      return next;
+    },
+  };
+}
+
+async function fetchKeyPairs(url: string, count: number): Promise<KeyPair[]> {
+  const pairs: KeyPair[] = [];
+  await sendEach(url, count, {
+    path: '/keys',
+    onResponse: (status, body) => {
+      if (status === 200) pairs.push(JSON.parse(body) as KeyPair);
+    },
+  });
+  if (pairs.length !== count) throw new Error(`GET /keys gave ${pairs.length} key pairs of ${count}`);
+  return pairs;
+}
+
+const postTo = (keys: Cycle<KeyPair>): Request => ({
+  method: 'POST',
+  headers: JSON_HEADERS,
+  body: PAYLOAD,
+  setupRequest: (request) => ({ ...request, path: `/public/${keys.take().public}` }),
+});
+
+const drainFrom = (keys: Cycle<KeyPair>): Request => ({
+  method: 'GET',
+  setupRequest: (request) => ({ ...request, path: `/private/${keys.take().private}` }),
+});
+
+/** Fails early, with a readable message, when the relay cannot store and drain one item. */
+async function checkRelay(url: string, store: string): Promise<void> {
+  const pair = (await (await fetch(`${url}/keys`)).json()) as KeyPair;
+  const post = await fetch(`${url}/public/${pair.public}`, {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: PAYLOAD,
+  });
+  const drain = await fetch(`${url}/private/${pair.private}`);
+  const drained = await drain.text();
+  if (post.status !== 200 || drain.status !== 200 || drained !== `[${PAYLOAD}]`) {
+    throw new Error(`the relay on ${store} failed a POST and drain: ${post.status}, ${drain.status}`);
+  }
+}
+
+/** The two relay cases on one store; `shared` stores (Redis) are emptied of what the bench left. */
+async function benchRelay(relay: Child, store: string, shared: boolean): Promise<CaseResult[]> {
+  const { url } = relay;
+  await checkRelay(url, store);
+
+  const postPool = await fetchKeyPairs(url, POST_POOL_SIZE);
+  const post = await measure('public POST 1 KiB JSON', store, url, [postTo(cycle(postPool))]);
+  if (shared) await sendEach(url, postPool.length, drainFrom(cycle(postPool)));
+
+  // One key per drain, each holding one item, so that the drains measured are real ones and not 404s.
+  const poolSize = Math.min(
+    DRAIN_POOL_MAX,
+    Math.max(DRAIN_POOL_MIN, Math.ceil(post.reqPerSec * (WARMUP_S + DURATION_S) * DRAIN_HEADROOM)),
+  );
+  console.log(`  filling ${poolSize} keys with one item each for the drain…`);
+  const drainPool = await fetchKeyPairs(url, poolSize);
+  const filled = await sendEach(url, poolSize, postTo(cycle(drainPool)));
+  if (filled['200'] !== poolSize)
+    throw new Error(`filling the drain keys answered ${JSON.stringify(filled)}`);
+  const drainKeys = cycle(drainPool);
+  const drain = await measure('private GET drain', store, url, [drainFrom(drainKeys)]);
+  const wrapped = drainKeys.taken > poolSize;
+  drain.notes =
+    `${poolSize} keys × 1 item; 200 (drained) ${drain.statusCodes['200'] ?? 0}, ` +
+    `404 (empty) ${drain.statusCodes['404'] ?? 0}${wrapped ? '; the key pool ran out' : ''}`;
+  const left = poolSize - drainKeys.taken;
+  if (shared && left > 0) await sendEach(url, left, drainFrom(cycle(drainPool.slice(drainKeys.taken))));
+  return [post, drain];
+}
+
+function withRatio(result: CaseResult, baseline: number): CaseResult {
+  const ratio = result.reqPerSec / baseline;
+  return { ...result, ratio, pass: ratio >= TARGET_RATIO };
+}
+
+function printTable(results: CaseResult[]): void {
+  const header = ['case', 'store', 'req/s', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'target', 'verdict'];
+  const rows = results.map((r) => [
+    r.case,
+    r.store,
+    r.reqPerSec.toFixed(0),
+    r.p99Ms.toFixed(0),
+    String(r.non2xx),
+    String(r.errors),
+    (r.ratio ?? 1).toFixed(3),
+    r.ratio === undefined ? '-' : `≥ ${TARGET_RATIO.toFixed(2)}`,
+    r.ratio === undefined ? 'baseline' : r.pass ? 'PASS' : 'BELOW',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
+  for (const row of rows) console.log(line(row));
+  for (const r of results) {
+    const codes = Object.entries(r.statusCodes)
+      .map(([code, count]) => `${code}×${count}`)
+      .join(' ');
+    console.log(`  ${r.case} (${r.store}): ${codes || 'no answers'}${r.notes ? `; ${r.notes}` : ''}`);
+  }
+}
+
+async function main(): Promise<void> {
+  console.log('Building the relay (npm run build)…');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+
+  const common = { NODE_ENV: 'production', LOG_LEVEL: 'silent' };
+  const results: CaseResult[] = [];
+  const dataDir = await mkdtemp(join(tmpdir(), 'deadrop-bench-'));
+  try {
+    const hello = await startChild(
+      'hello world',
+      ['--import', 'tsx', 'bench/hello-world.ts'],
+      common,
+      '/',
+      ROOT,
+    );
+    const baseline = await measure('hello world GET /', 'none', hello.url, [{ path: '/' }]);
+    await hello.stop();
+    results.push(baseline);
+
+    const relayEnv = {
+      ...common,
+      HOST: '127.0.0.1',
+      // The bound is 1_000_000 at most: the POST pool keeps every queue far below it.
+      DEADROP_MAX_QUEUE: '1000000',
+      // What a crashed run leaves in Redis expires within the hour.
+      DEADROP_TTL: '3600',
+    };
+    const stores: { store: string; shared: boolean; env: Record<string, string> }[] = [
+      { store: 'sqlite', shared: false, env: { DEADROP_STORE: 'sqlite', DEADROP_DATA_DIR: dataDir } },
+      {
+        store: 'redis',
+        shared: true,
+        env: {
+          DEADROP_STORE: 'redis',
+          REDIS_URL,
+          DEADROP_SECRET: randomBytes(24).toString('base64url'),
+        },
+      },
+    ];
+    for (const { store, shared, env } of stores) {
+      const relay = await startChild(
+        `relay (${store})`,
+        ['dist/cli.js', 'serve'],
+        { ...relayEnv, ...env },
+        '/id',
+        ROOT,
+      );
+      try {
+        for (const result of await benchRelay(relay, store, shared)) {
+          results.push(withRatio(result, baseline.reqPerSec));
+        }
+      } finally {
+        await relay.stop();
+      }
+    }
+  } finally {
+    await stopAllChildren();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  printTable(results);
+  const cores = availableParallelism();
+  console.log(
+    `\nautocannon and every server share this machine's ${cores} CPU(s) (${cpus()[0]?.model ?? '?'}).`,
+  );
+
+  const resultsDir = join(ROOT, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = join(resultsDir, `relay-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const settings = { connections: CONNECTIONS, durationS: DURATION_S, warmupS: WARMUP_S, payloadBytes: 1024 };
+  const machine = { node: process.version, cpus: cores, cpuModel: cpus()[0]?.model };
+  await writeFile(file, `${JSON.stringify({ date: new Date(), machine, settings, results }, null, 2)}\n`);
+  console.log(`Results: ${file}`);
+  const durationEnv = process.env.BENCH_DURATION ? `BENCH_DURATION=${process.env.BENCH_DURATION} ` : '';
+  console.log(`Rerun: cd ${ROOT} && ${durationEnv}npm run bench:relay`);
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench:relay failed: ${error instanceof Error ? error.message : error}`);
+  await stopAllChildren();
+  process.exitCode = 1;
+}
