@@ -98,6 +98,56 @@ export function storeContract(
       });
     });
 
+    describe('delivery log (live streams)', () => {
+      it('moves queued items into the log with growing ids, and replays what was not acknowledged', async () => {
+        const key = pub();
+        expect(await store.moveToLog(key, DAY, 100)).toEqual([]);
+        for (let n = 0; n < 3; n++) await store.appendToQueue(key, item(n), DAY, 10);
+        const first = await store.moveToLog(key, DAY, 100);
+        expect(first.map((entry) => entry.item)).toEqual([0, 1, 2].map(item));
+        expect(first[1]?.id).toBe((first[0]?.id as number) + 1);
+        expect(await store.drainQueue(key)).toEqual([]);
+        await store.appendToQueue(key, item(3), DAY, 10);
+        const second = await store.moveToLog(key, DAY, 100);
+        expect(second[0]?.id).toBeGreaterThan(first[2]?.id as number);
+        expect(await store.readLog(key, first[0]?.id as number)).toEqual([...first.slice(1), ...second]);
+        expect(await store.readLog(key, second[0]?.id as number)).toEqual([]);
+      });
+
+      it('keeps only the newest entries past its bound', async () => {
+        const key = pub();
+        for (let n = 0; n < 5; n++) await store.appendToQueue(key, item(n), DAY, 10);
+        const moved = await store.moveToLog(key, DAY, 2);
+        expect(moved.map((entry) => entry.item)).toEqual([item(3), item(4)]);
+        expect(await store.readLog(key, 0)).toEqual(moved);
+      });
+
+      it('starts a new log with ids above those of an expired one', async () => {
+        const key = pub();
+        await store.appendToQueue(key, item(0), DAY, 10);
+        const [old] = await store.moveToLog(key, 100, 10);
+        await sleep(200);
+        expect(await store.readLog(key, 0)).toEqual([]);
+        await store.appendToQueue(key, item(1), DAY, 10);
+        const [fresh] = await store.moveToLog(key, DAY, 10);
+        expect(fresh?.id).toBeGreaterThan(old?.id as number);
+      });
+    });
+
+    describe('webhook record', () => {
+      it('is kept, read and forgotten', async () => {
+        const key = pub();
+        expect(await store.getHook(key)).toBeUndefined();
+        await store.setHook(key, 'sealed-record', DAY);
+        expect(await store.getHook(key)).toBe('sealed-record');
+        await store.deleteHook(key);
+        expect(await store.getHook(key)).toBeUndefined();
+        await store.setHook(key, 'short', 100);
+        await sleep(200);
+        expect(await store.getHook(key)).toBeUndefined();
+      });
+    });
+
     describe('published value', () => {
       it('is read any number of times, replaced, then deleted', async () => {
         const key = pub();

@@ -2,10 +2,16 @@
 // the operations Keyv lacks are made atomic by serialising them per key (DESIGN §3).
 import { Keyv } from 'keyv';
 import { createKeyedLock } from './keyed-lock.js';
-import { type Store, storeKeys } from './store.js';
+import { firstLogId, type LogEntry, type Store, storeKeys } from './store.js';
 
 /** Queue bookkeeping: items live at `<queue>:<seq>` for head ≤ seq < tail, each with its own TTL. */
 interface QueueMeta {
+  head: number;
+  tail: number;
+}
+
+/** Delivery-log bookkeeping: entries live at `<log>:<id>` for head ≤ id < tail. */
+interface LogMeta {
   head: number;
   tail: number;
 }
@@ -21,6 +27,8 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
   const lock = createKeyedLock();
   const now = () => Date.now();
   const itemKey = (queue: string, seq: number) => `${queue}:${seq}`;
+  const range = (from: number, to: number) =>
+    Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
   // Items all get the same TTL, so they expire oldest first: the live ones are a suffix of [head, tail).
   const firstLive = async (queue: string, { head, tail }: QueueMeta): Promise<number> => {
@@ -33,6 +41,16 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
       else low = mid + 1;
     }
     return low;
+  };
+
+  /** Removes and returns the live items of a queue; the caller holds the queue's lock. */
+  const takeAll = async (queue: string): Promise<string[]> => {
+    const meta = await kv.get<QueueMeta>(queue);
+    if (!meta) return [];
+    const keys = range(meta.head, meta.tail).map((seq) => itemKey(queue, seq));
+    const items = keys.length > 0 ? await kv.getMany<string>(keys) : [];
+    await kv.deleteMany([...keys, queue]);
+    return items.filter((item): item is string => typeof item === 'string');
   };
 
   const remainingMs = async (key: string): Promise<number> => {
@@ -72,14 +90,7 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
     drainQueue: (pub) => {
       const { queue } = storeKeys(pub);
-      return lock(queue, async () => {
-        const meta = await kv.get<QueueMeta>(queue);
-        if (!meta) return [];
-        const keys = Array.from({ length: meta.tail - meta.head }, (_, i) => itemKey(queue, meta.head + i));
-        const items = keys.length > 0 ? await kv.getMany<string>(keys) : [];
-        await kv.deleteMany([...keys, queue]);
-        return items.filter((item): item is string => typeof item === 'string');
-      });
+      return lock(queue, () => takeAll(queue));
     },
 
     queueStats: async (pub) => {
@@ -151,6 +162,59 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
         const fields = await liveFields(keys.fieldIndex);
         if (fields.delete(uid)) await saveFields(keys.fieldIndex, fields);
       });
+    },
+
+    moveToLog: (pub, ttlMs, max) => {
+      const keys = storeKeys(pub);
+      return lock(keys.queue, async () => {
+        const items = await takeAll(keys.queue);
+        return lock(keys.log, async () => {
+          const meta = (await kv.get<LogMeta>(keys.log)) ?? {
+            head: firstLogId(now()),
+            tail: firstLogId(now()),
+          };
+          const entries = items.map((item, i) => ({ id: meta.tail + i, item }));
+          const tail = meta.tail + entries.length;
+          const head = Math.max(meta.head, tail - max);
+          await kv.setMany(
+            entries.map(({ id, item }) => ({ key: itemKey(keys.log, id), value: item, ttl: ttlMs })),
+          );
+          if (head > meta.head)
+            await kv.deleteMany(range(meta.head, head).map((id) => itemKey(keys.log, id)));
+          await kv.set(keys.log, { head, tail }, ttlMs);
+          return entries.filter(({ id }) => id >= head);
+        });
+      });
+    },
+
+    readLog: (pub, ackedId) => {
+      const keys = storeKeys(pub);
+      return lock(keys.log, async () => {
+        const raw = await kv.getRaw<LogMeta>(keys.log);
+        const meta = raw?.value;
+        if (!meta) return [];
+        const head = Math.min(Math.max(meta.head, ackedId + 1), meta.tail);
+        if (head > meta.head) {
+          await kv.deleteMany(range(meta.head, head).map((id) => itemKey(keys.log, id)));
+          await kv.set(keys.log, { head, tail: meta.tail }, Math.max(1, (raw.expires ?? now() + 1) - now()));
+        }
+        const ids = range(head, meta.tail);
+        const items = ids.length > 0 ? await kv.getMany<string>(ids.map((id) => itemKey(keys.log, id))) : [];
+        return ids.flatMap((id, i): LogEntry[] => {
+          const item = items[i];
+          return typeof item === 'string' ? [{ id, item }] : [];
+        });
+      });
+    },
+
+    setHook: async (pub, record, ttlMs) => {
+      await kv.set(storeKeys(pub).hook, record, ttlMs);
+    },
+
+    getHook: (pub) => kv.get<string>(storeKeys(pub).hook),
+
+    deleteHook: async (pub) => {
+      await kv.delete(storeKeys(pub).hook);
     },
 
     close,

@@ -2,7 +2,7 @@
 // of relay instances can share it without losing or duplicating an item (DESIGN §3, §8).
 import { createHash } from 'node:crypto';
 import { createClient } from '@keyv/redis';
-import { type Store, storeKeys } from './store.js';
+import { type LogEntry, type Store, storeKeys } from './store.js';
 
 // Queue entries are "<expires ms>:<item>", oldest first, so expired ones are always a prefix.
 const NOW = `local t = redis.call('TIME')
@@ -56,6 +56,45 @@ redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
 if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1`;
 
+// The delivery log holds "<id>:<item>"; ids come from a counter that starts from the clock (µs).
+const MOVE_TO_LOG = `${NOW}
+local ttl = tonumber(ARGV[1])
+local entries = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], string.format('%d', now * 1000)) end
+local moved = {}
+for _, entry in ipairs(entries) do
+  local sep = string.find(entry, ':', 1, true)
+  if tonumber(string.sub(entry, 1, sep - 1)) > now then
+    local id = string.format('%d', redis.call('INCR', KEYS[3]))
+    local item = string.sub(entry, sep + 1)
+    redis.call('RPUSH', KEYS[2], id .. ':' .. item)
+    moved[#moved + 1] = id .. ':' .. item
+  end
+end
+local max = tonumber(ARGV[2])
+redis.call('LTRIM', KEYS[2], -max, -1)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+if #moved <= max then return moved end
+local kept = {}
+for i = #moved - max + 1, #moved do kept[#kept + 1] = moved[i] end
+return kept`;
+
+const READ_LOG = `local acked = tonumber(ARGV[1])
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head or tonumber(string.match(head, '^(%d+):')) > acked then break end
+  redis.call('LPOP', KEYS[1])
+end
+return redis.call('LRANGE', KEYS[1], 0, -1)`;
+
+/** "<id>:<item>" → a log entry. */
+const toLogEntry = (entry: string): LogEntry => {
+  const sep = entry.indexOf(':');
+  return { id: Number(entry.slice(0, sep)), item: entry.slice(sep + 1) };
+};
+
 /** Opens a client that fails fast while Redis is away (a 503) and reconnects in the background. */
 export function createRedisClient(url: string, onError: (error: Error) => void) {
   const client = createClient({
@@ -78,7 +117,9 @@ export type RedisClient = ReturnType<typeof createRedisClient>;
 /** Builds the store on a connected (or reconnecting) client; `close` ends the client. */
 export function createRedisStore(client: RedisClient): Store {
   const sha = (script: string) => createHash('sha1').update(script).digest('hex');
-  const shas = new Map([APPEND, DRAIN, STATS, PUT_FIELD].map((script) => [script, sha(script)]));
+  const shas = new Map(
+    [APPEND, DRAIN, STATS, PUT_FIELD, MOVE_TO_LOG, READ_LOG].map((script) => [script, sha(script)]),
+  );
   const run = async (script: string, keys: string[], args: string[]): Promise<unknown> => {
     try {
       return await client.evalSha(shas.get(script) as string, { keys, arguments: args });
@@ -136,6 +177,25 @@ export function createRedisStore(client: RedisClient): Store {
     deleteField: async (pub, uid) => {
       const keys = storeKeys(pub);
       await client.multi().del(keys.field(uid)).zRem(keys.fieldIndex, uid).exec();
+    },
+
+    moveToLog: async (pub, ttlMs, max) => {
+      const keys = storeKeys(pub);
+      const moved = await run(MOVE_TO_LOG, [keys.queue, keys.log, keys.logSeq], [String(ttlMs), String(max)]);
+      return (moved as string[]).map(toLogEntry);
+    },
+
+    readLog: async (pub, ackedId) =>
+      ((await run(READ_LOG, [storeKeys(pub).log], [String(ackedId)])) as string[]).map(toLogEntry),
+
+    setHook: async (pub, record, ttlMs) => {
+      await client.set(storeKeys(pub).hook, record, { expiration: { type: 'PX', value: ttlMs } });
+    },
+
+    getHook: async (pub) => (await client.get(storeKeys(pub).hook)) ?? undefined,
+
+    deleteHook: async (pub) => {
+      await client.del(storeKeys(pub).hook);
     },
 
     close: async () => {

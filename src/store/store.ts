@@ -9,6 +9,12 @@ export interface QueueStats {
   ttlMs: number;
 }
 
+/** An item sent on a live stream, with the id the client acknowledges through Last-Event-ID. */
+export interface LogEntry {
+  id: number;
+  item: string;
+}
+
 /**
  * Everything of one key pair lives under its public key (DESIGN §3). Values are JSON text, stored and
  * returned as given. Every method throws `errors.storeUnavailable` when the backend cannot be reached.
@@ -36,6 +42,20 @@ export interface Store {
   fieldTtl(pub: string, uid: string): Promise<number>;
   deleteField(pub: string, uid: string): Promise<void>;
 
+  /**
+   * Live delivery (SSE): moves every live queued item into the key pair's delivery log in one atomic
+   * step, giving each an id greater than any id the log gave before; returns the moved entries. The log
+   * keeps at most `max` entries for `ttlMs`, so a client that reconnects can resume.
+   */
+  moveToLog(pub: string, ttlMs: number, max: number): Promise<LogEntry[]>;
+  /** Forgets log entries with id ≤ `ackedId` (the client has them) and returns the rest, oldest first. */
+  readLog(pub: string, ackedId: number): Promise<LogEntry[]>;
+
+  /** The webhook record of a key pair (opaque text), kept for `ttlMs`. */
+  setHook(pub: string, record: string, ttlMs: number): Promise<void>;
+  getHook(pub: string): Promise<string | undefined>;
+  deleteHook(pub: string): Promise<void>;
+
   /** Releases connections and files. */
   close(): Promise<void>;
 }
@@ -46,7 +66,13 @@ export const storeKeys = (pub: string) => ({
   value: `dr:{${pub}}:kv`,
   field: (uid: string) => `dr:{${pub}}:o:${uid}`,
   fieldIndex: `dr:{${pub}}:oi`,
+  log: `dr:{${pub}}:log`,
+  logSeq: `dr:{${pub}}:logseq`,
+  hook: `dr:{${pub}}:hook`,
 });
+
+/** Log ids start from the clock (in µs) whenever a log is new, so they keep growing across expiries. */
+export const firstLogId = (nowMs: number) => nowMs * 1000;
 
 /** Wraps an adapter so that any failure of its backend surfaces as `errors.storeUnavailable` (a 503). */
 export function withStoreErrors(store: Store, onError: (error: unknown) => void = () => {}): Store {
