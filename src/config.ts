@@ -33,6 +33,9 @@ export interface Config {
   /** How many reverse proxies in front of the relay to trust for the client IP (X-Forwarded-For). */
   readonly trustProxy: number;
 
+  /** Seconds between SSE heartbeat comments, so proxies do not close a quiet stream. */
+  readonly sseHeartbeatSeconds: number;
+
   readonly headersTimeoutMs: number;
   /** Time to receive a whole request; 0 (the default) leaves it to the body limit, so pipes may run long. */
   readonly requestTimeoutMs: number;
@@ -74,6 +77,8 @@ const DEFAULT_BAN_TIME_SECONDS = 600;
 /** Slow clients must send their headers within 10 s (slowloris); idle keep-alive sockets close after 5 s. */
 const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** Below the 30–60 s idle timeouts of common proxies and load balancers. */
+const DEFAULT_SSE_HEARTBEAT_SECONDS = 15;
 /** Securelay's pipe defaults: a redirect URL lives 60 s, at most 5 wait per key and method. */
 const DEFAULT_PIPE_TTL_SECONDS = 60;
 const DEFAULT_PIPE_MAX = 5;
@@ -189,6 +194,13 @@ export function loadConfig(env: Env): Config {
       'a number of seconds',
     ),
     trustProxy: integer('DEADROP_TRUST_PROXY', 0, 0, 10, 'a number of proxies'),
+    sseHeartbeatSeconds: integer(
+      'DEADROP_SSE_HEARTBEAT',
+      DEFAULT_SSE_HEARTBEAT_SECONDS,
+      1,
+      3600,
+      'a number of seconds',
+    ),
     headersTimeoutMs: integer(
       'DEADROP_HEADERS_TIMEOUT',
       DEFAULT_HEADERS_TIMEOUT_MS,

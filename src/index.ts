@@ -9,6 +9,6 @@ if (config.store !== 'redis' || config.secret === undefined) {
   throw new Error('Serverless deadrop needs the Redis store: set REDIS_URL and DEADROP_SECRET.');
 }
 const logger = createLogger(config.logLevel);
-const { store, redis } = await openBackend(config, logger);
+const backend = await openBackend(config, logger);
 
-export default createApp({ config, store, redis, secret: config.secret, logger });
+export default createApp({ config, ...backend, secret: config.secret, logger });

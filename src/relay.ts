@@ -1,7 +1,11 @@
 // The relay's modes (Securelay): aggregator, key-value and one-to-one, on key pairs checked by the keyring.
 import { errors } from './errors.js';
 import type { KeyInfo, KeyPair, Keyring } from './keys.js';
-import type { Store } from './store/store.js';
+import type { Notifier, Topic } from './live/notifier.js';
+import { createWake } from './live/wake.js';
+import type { LogEntry, Store } from './store/store.js';
+import type { HookSealer } from './webhooks/hook-record.js';
+import type { WebhookSender } from './webhooks/webhook-sender.js';
 
 const UID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
 
@@ -9,6 +13,22 @@ export interface RelayLimits {
   ttlMs: number;
   maxQueue: number;
   maxFields: number;
+  hookTtlMs: number;
+}
+
+/** How long a read may wait for data, and when to stop because the client left. */
+export interface WaitOptions {
+  waitMs: number;
+  signal: AbortSignal;
+}
+
+export interface RelayDeps {
+  store: Store;
+  keyring: Keyring;
+  limits: RelayLimits;
+  notifier: Notifier;
+  webhooks: Pick<WebhookSender, 'check' | 'deliver'>;
+  hooks: HookSealer;
 }
 
 /** `?stats` of a private path: counts and whole seconds left, 0 when nothing. */
@@ -22,15 +42,7 @@ export type Relay = ReturnType<typeof createRelay>;
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 
 /** Builds the relay's operations; values are JSON text, keys are checked before anything is touched. */
-export function createRelay({
-  store,
-  keyring,
-  limits,
-}: {
-  store: Store;
-  keyring: Keyring;
-  limits: RelayLimits;
-}) {
+export function createRelay({ store, keyring, limits, notifier, webhooks, hooks }: RelayDeps) {
   const publicKey = (key: string): string => {
     const info = keyring.inspect(key);
     if (!info) throw errors.forgedKey();
@@ -49,6 +61,34 @@ export function createRelay({
     return uid;
   };
 
+  /**
+   * Tries `attempt` until it yields something, waking on each notification of `topic` until the wait
+   * ends (DESIGN §5). Subscribing before each look means no arrival between the two is missed.
+   */
+  const untilFound = async <T>(
+    pub: string,
+    topic: Topic,
+    attempt: () => Promise<T | undefined>,
+    wait: WaitOptions,
+  ) => {
+    const first = await attempt();
+    if (first !== undefined || wait.waitMs <= 0) return first;
+    const wake = createWake();
+    const unsubscribe = await notifier.subscribe(pub, topic, wake.set);
+    try {
+      const deadline = Date.now() + wait.waitMs;
+      for (;;) {
+        wake.reset();
+        const found = await attempt();
+        if (found !== undefined || wait.signal.aborted || Date.now() >= deadline) return found;
+        await wake.wait(deadline - Date.now(), wait.signal);
+      }
+    } finally {
+      unsubscribe();
+    }
+  };
+  const noWait: WaitOptions = { waitMs: 0, signal: AbortSignal.abort() };
+
   return {
     id: keyring.id,
     limits,
@@ -61,19 +101,80 @@ export function createRelay({
       return info;
     },
 
-    /** Aggregator: anyone queues an item at the public key. */
-    async postToQueue(key: string, item: string): Promise<void> {
+    /**
+     * Aggregator: anyone queues an item at the public key. With a webhook registered, the item is
+     * delivered there instead; if that fails it is queued and the webhook forgotten (Securelay).
+     */
+    async postToQueue(key: string, item: string): Promise<{ webhook: boolean }> {
       const pub = publicKey(key);
+      const sealed = await store.getHook(pub);
+      const hook = sealed === undefined ? undefined : hooks.open(sealed);
+      if (hook && (await webhooks.deliver(hook.url, item, hook.signingKey))) return { webhook: true };
+      if (sealed !== undefined) await store.deleteHook(pub);
       if (!(await store.appendToQueue(pub, item, limits.ttlMs, limits.maxQueue))) {
         throw errors.queueFull(limits.maxQueue);
       }
+      void notifier.notify(pub, 'queue'); // the answer need not wait for the wake-up to be sent
+      return { webhook: false };
     },
 
-    /** Aggregator: the owner takes every queued item at once. */
-    async drainQueue(key: string): Promise<string[]> {
-      const items = await store.drainQueue(ownedBy(key));
-      if (items.length === 0) throw errors.nothingQueued();
+    /** Remembers the webhook for public posts (checked now: a refused URL is a 400), or forgets it. */
+    async registerHook(key: string, url: string | undefined): Promise<void> {
+      const pub = ownedBy(key);
+      if (url === undefined) {
+        await store.deleteHook(pub);
+        return;
+      }
+      const checked = await webhooks.check(url);
+      await store.setHook(pub, hooks.seal({ url: checked, signingKey: key }), limits.hookTtlMs);
+    },
+
+    /** Aggregator: the owner takes every queued item at once, waiting for one if asked to. */
+    async drainQueue(key: string, wait: WaitOptions = noWait): Promise<string[]> {
+      const pub = ownedBy(key);
+      const items = await untilFound(
+        pub,
+        'queue',
+        async () => {
+          const drained = await store.drainQueue(pub);
+          return drained.length > 0 ? drained : undefined;
+        },
+        wait,
+      );
+      if (!items) throw errors.nothingQueued();
       return items;
+    },
+
+    /**
+     * Aggregator, live (SSE): checks the key and listens, then yields queued items as they arrive, each
+     * consumed as it is yielded, until `signal` aborts. Entries keep their ids in the delivery log for a
+     * while, so a client reconnecting with the last id it got (`resumeAfter`) first receives what it
+     * missed, and nothing twice. The caller must iterate the result: that ends the listening.
+     */
+    async openQueueStream(
+      key: string,
+      resumeAfter: number | undefined,
+      signal: AbortSignal,
+    ): Promise<AsyncGenerator<LogEntry[]>> {
+      const pub = ownedBy(key);
+      const wake = createWake();
+      const unsubscribe = await notifier.subscribe(pub, 'queue', wake.set);
+      return (async function* () {
+        try {
+          if (resumeAfter !== undefined) {
+            const missed = await store.readLog(pub, resumeAfter);
+            if (missed.length > 0) yield missed;
+          }
+          while (!signal.aborted) {
+            wake.reset();
+            const moved = await store.moveToLog(pub, limits.ttlMs, limits.maxQueue);
+            if (moved.length > 0) yield moved;
+            else await wake.wait(limits.ttlMs, signal);
+          }
+        } finally {
+          unsubscribe();
+        }
+      })();
     },
 
     async stats(key: string): Promise<RelayStats> {
@@ -111,11 +212,14 @@ export function createRelay({
       if (!(await store.putField(pub, checkUid(uid), value, limits.ttlMs, limits.maxFields))) {
         throw errors.fieldsFull(limits.maxFields);
       }
+      void notifier.notify(pub, `field:${uid}`);
     },
 
-    async takeField(key: string, uid: string): Promise<string> {
+    /** One-to-one: the one reader takes the value, waiting for it if asked to. */
+    async takeField(key: string, uid: string, wait: WaitOptions = noWait): Promise<string> {
       const pub = publicKey(key);
-      const value = await store.takeField(pub, checkUid(uid));
+      checkUid(uid);
+      const value = await untilFound(pub, `field:${uid}`, () => store.takeField(pub, uid), wait);
       if (value === undefined) throw errors.noField();
       return value;
     },

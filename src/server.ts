@@ -24,8 +24,8 @@ export async function startRelay(
   logger = createLogger(config.logLevel),
 ): Promise<RunningRelay> {
   const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
-  const { store, redis } = await openBackend(config, logger);
-  const app = createApp({ config, store, redis, secret, logger });
+  const backend = await openBackend(config, logger);
+  const app = createApp({ config, ...backend, secret, logger });
   const server = createServer(
     {
       headersTimeout: config.headersTimeoutMs,
@@ -47,7 +47,7 @@ export async function startRelay(
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await store.close();
+      await backend.close();
     },
   };
 }

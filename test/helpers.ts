@@ -1,6 +1,8 @@
 // Shared test fixtures: real stores (memory, SQLite in a temp dir, Redis), apps built on them, key pairs.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -8,8 +10,9 @@ import request from 'supertest';
 import { type Config, loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
+import { createLocalNotifier, createRedisNotifier, type Notifier } from '../src/live/notifier.js';
 import { createMemoryStore } from '../src/store/keyv-store.js';
-import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
+import { createRedisClient, createRedisStore, type RedisClient } from '../src/store/redis-store.js';
 import { openSqliteStore } from '../src/store/sqlite-store.js';
 import { type Store, withStoreErrors } from '../src/store/store.js';
 
@@ -24,17 +27,28 @@ export const tempDir = () => mkdtemp(join(tmpdir(), 'deadrop-test-'));
 
 export const randomSecret = () => randomBytes(24).toString('base64url');
 
-/** A store of the given kind, and how to dispose of it (and its temp dir). */
-export async function openTestStore(
-  kind: StoreKind,
-  dataDir?: string,
-): Promise<{ store: Store; dispose: () => Promise<void> }> {
-  if (kind === 'memory') return { store: withStoreErrors(createMemoryStore()), dispose: async () => {} };
+export interface TestStore {
+  store: Store;
+  notifier: Notifier;
+  redis?: RedisClient;
+  dispose: () => Promise<void>;
+}
+
+/** A store of the given kind with its live-delivery notifier, and how to dispose of them (and the temp dir). */
+export async function openTestStore(kind: StoreKind, dataDir?: string): Promise<TestStore> {
+  if (kind === 'memory') {
+    return {
+      store: withStoreErrors(createMemoryStore()),
+      notifier: createLocalNotifier(),
+      dispose: async () => {},
+    };
+  }
   if (kind === 'sqlite') {
     const dir = dataDir ?? (await tempDir());
     const store = withStoreErrors(await openSqliteStore(dir));
     return {
       store,
+      notifier: createLocalNotifier(),
       dispose: async () => {
         await store.close();
         if (!dataDir) await rm(dir, { recursive: true, force: true });
@@ -44,7 +58,16 @@ export async function openTestStore(
   const client = createRedisClient(REDIS_URL, () => {});
   await waitFor(() => client.isReady, `Redis to be ready at ${REDIS_URL}`);
   const store = withStoreErrors(createRedisStore(client));
-  return { store, dispose: () => store.close() };
+  const notifier = createRedisNotifier(client, silentLogger);
+  return {
+    store,
+    notifier,
+    redis: client,
+    dispose: async () => {
+      await notifier.close();
+      await store.close();
+    },
+  };
 }
 
 /** The defaults, on the memory store, with rate limits off (tests that want them turn them on). */
@@ -57,6 +80,7 @@ export interface TestRelay {
   app: ReturnType<typeof createApp>;
   agent: ReturnType<typeof request>;
   store: Store;
+  notifier: Notifier;
   keyring: Keyring;
   /** A fresh key pair issued by this relay. */
   keys: () => { private: string; public: string };
@@ -73,16 +97,30 @@ export async function openTestRelay(
     dataDir?: string;
   } = {},
 ): Promise<TestRelay> {
-  const { store, dispose } = await openTestStore(kind, options.dataDir);
+  const { store, notifier, redis, dispose } = await openTestStore(kind, options.dataDir);
   const secret = options.secret ?? randomSecret();
   const keyring = createKeyring(secret);
-  const app = createApp({
-    config: testConfig(options.config),
-    store,
-    secret,
-    logger: options.logger ?? silentLogger,
-  });
-  return { app, agent: request(app), store, keyring, keys: () => keyring.issue(), dispose };
+  const config = testConfig(options.config);
+  const app = createApp({ config, store, notifier, redis, secret, logger: options.logger ?? silentLogger });
+  return { app, agent: request(app), store, notifier, keyring, keys: () => keyring.issue(), dispose };
+}
+
+/** Starts `app` on 127.0.0.1, port 0, for tests that need a real server (streams, SSE, concurrency). */
+export async function listen(
+  app: ReturnType<typeof createApp>,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(app);
+  server.keepAliveTimeout = 1;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** Polls `condition` every 10 ms for at most `timeoutMs`. */

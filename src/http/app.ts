@@ -6,11 +6,16 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
 import { createKeyring } from '../keys.js';
+import { createLocalNotifier, type Notifier } from '../live/notifier.js';
 import { createRelay } from '../relay.js';
 import type { RedisClient } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
+import { createHookSealer } from '../webhooks/hook-record.js';
+import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sender.js';
 import { readBody } from './body.js';
+import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog } from './logging.js';
+import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
 export interface AppDeps {
@@ -21,14 +26,60 @@ export interface AppDeps {
   logger: Logger;
   /** The shared Redis, when the store is Redis: rate limits, pipes and live delivery use it too. */
   redis?: RedisClient | undefined;
+  /** Live-delivery wake-ups; in-process by default, Redis pub/sub with the Redis store. */
+  notifier?: Notifier;
+  /** Outgoing webhooks; built from the config by default. */
+  webhooks?: WebhookSender;
+}
+
+/** `?<name>=` as one string, or undefined; repeated parameters are a 400. */
+function singleQuery(query: express.Request['query'], name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined || typeof value === 'string') return value;
+  throw errors.badQuery(`Give "${name}" once.`);
+}
+
+const MAX_WAIT_SECONDS = 60;
+
+/** `?wait=<seconds>` (0–60, fractions allowed) in milliseconds. */
+function waitMs(query: express.Request['query']): number {
+  const raw = singleQuery(query, 'wait');
+  if (raw === undefined) return 0;
+  const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(seconds <= MAX_WAIT_SECONDS)) {
+    throw errors.badQuery(`"wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** An AbortSignal that fires when the client goes away before its answer is complete. */
+function clientGone(res: express.Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => controller.abort());
+  return controller.signal;
 }
 
 /** Builds the Express app; it has no side effects until a server listens with it. */
-export function createApp({ config, store, secret, logger }: AppDeps): express.Express {
+export function createApp(deps: AppDeps): express.Express {
+  const { config, store, secret, logger } = deps;
   const relay = createRelay({
     store,
     keyring: createKeyring(secret),
-    limits: { ttlMs: config.ttlSeconds * 1000, maxQueue: config.maxQueue, maxFields: config.maxFields },
+    limits: {
+      ttlMs: config.ttlSeconds * 1000,
+      maxQueue: config.maxQueue,
+      maxFields: config.maxFields,
+      hookTtlMs: config.hookTtlSeconds * 1000,
+    },
+    notifier: deps.notifier ?? createLocalNotifier(),
+    webhooks:
+      deps.webhooks ??
+      createWebhookSender({
+        timeoutMs: config.webhookTimeoutMs,
+        allowPrivate: config.webhookAllowPrivate,
+        logger,
+      }),
+    hooks: createHookSealer(secret),
   });
   const body = readBody(config.bodyLimit);
   const sendJsonText = (res: express.Response, text: string) => res.type('application/json').send(text);
@@ -39,21 +90,25 @@ export function createApp({ config, store, secret, logger }: AppDeps): express.E
       throw errors.methodNotAllowed(req.method, allowed);
     };
 
+  const { banGuard, limit } = createRateLimits({ config, secret, redis: deps.redis, logger });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
   app.use(accessLog(logger));
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
   app.use(cors());
   app.use(readRedirects);
+  app.use(banGuard);
 
   app
     .route('/keys')
-    .get((_req, res) => res.json(relay.issueKeys()))
+    .get(limit.keys, (_req, res) => res.json(relay.issueKeys()))
     .all(notAllowed('GET'));
   app
     .route('/keys/:key')
-    .get((req, res) => res.json(relay.inspectKey(req.params.key)))
+    .get(limit.keys, (req, res) => res.json(relay.inspectKey(req.params.key)))
     .all(notAllowed('GET'));
   app
     .route('/id')
@@ -62,10 +117,9 @@ export function createApp({ config, store, secret, logger }: AppDeps): express.E
 
   app
     .route('/public/:key')
-    .get(async (req, res) => sendJsonText(res, await relay.readValue(req.params.key)))
-    .post(body, async (req, res) => {
-      await relay.postToQueue(req.params.key, res.locals.item);
-      sendDone(res, { webhook: false });
+    .get(limit.publicRead, async (req, res) => sendJsonText(res, await relay.readValue(req.params.key)))
+    .post(limit.publicWrite, body, async (req, res) => {
+      sendDone(res, await relay.postToQueue(req.params.key, res.locals.item));
     })
     .all(notAllowed('GET', 'POST'));
 
@@ -73,12 +127,18 @@ export function createApp({ config, store, secret, logger }: AppDeps): express.E
     .route('/private/:key')
     // A HEAD would drain the queue and show nothing: refused rather than routed to GET.
     .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
-    .get(async (req, res) => {
+    .get(limit.privateRead, async (req, res) => {
+      const { key } = req.params;
+      // Every private GET re-registers its webhook or, without ?hook=, forgets it (Securelay).
+      await relay.registerHook(key, singleQuery(req.query, 'hook'));
       if ('stats' in req.query) {
-        res.json(await relay.stats(req.params.key));
-        return;
+        res.json(await relay.stats(key));
+      } else if (wantsEventStream(req)) {
+        await serveEventStream(req, res, relay, key, config.sseHeartbeatSeconds * 1000);
+      } else {
+        const items = await relay.drainQueue(key, { waitMs: waitMs(req.query), signal: clientGone(res) });
+        sendJsonText(res, `[${items.join(',')}]`);
       }
-      sendJsonText(res, `[${(await relay.drainQueue(req.params.key)).join(',')}]`);
     })
     .post(body, async (req, res) => {
       await relay.publishValue(req.params.key, res.locals.item);
@@ -97,12 +157,17 @@ export function createApp({ config, store, secret, logger }: AppDeps): express.E
   app
     .route('/public/:key/:uid')
     .head(notAllowed('GET'))
-    .get(async (req, res) => sendJsonText(res, await relay.takeField(req.params.key, req.params.uid)))
+    .get(limit.publicRead, async (req, res) => {
+      const wait = { waitMs: waitMs(req.query), signal: clientGone(res) };
+      sendJsonText(res, await relay.takeField(req.params.key, req.params.uid, wait));
+    })
     .all(notAllowed('GET'));
 
   app
     .route('/private/:key/:uid')
-    .get(async (req, res) => res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }))
+    .get(limit.privateRead, async (req, res) =>
+      res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }),
+    )
     .post(body, async (req, res) => {
       await relay.putField(req.params.key, req.params.uid, res.locals.item);
       sendDone(res);

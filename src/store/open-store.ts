@@ -4,14 +4,22 @@ import { once } from 'node:events';
 import { setTimeout } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { createLocalNotifier, createRedisNotifier, type Notifier } from '../live/notifier.js';
 import type { RedisClient } from './redis-store.js';
 import { type Store, withStoreErrors } from './store.js';
 
-/** The store, and the Redis client when the store is Redis (closed with the store). */
+/** The store, the Redis client when the store is Redis, and live-delivery wake-ups to match. */
 export interface Backend {
   store: Store;
   redis?: RedisClient;
+  notifier: Notifier;
+  close(): Promise<void>;
 }
+
+const embedded = (store: Store): Backend => {
+  const notifier = createLocalNotifier();
+  return { store, notifier, close: () => store.close() };
+};
 
 const REDIS_START_WAIT_MS = 3000;
 
@@ -27,11 +35,11 @@ export async function openBackend(
   switch (config.store) {
     case 'memory': {
       const { createMemoryStore } = await import('./keyv-store.js');
-      return { store: withStoreErrors(createMemoryStore(), onError) };
+      return embedded(withStoreErrors(createMemoryStore(), onError));
     }
     case 'sqlite': {
       const { openSqliteStore } = await import('./sqlite-store.js');
-      return { store: withStoreErrors(await openSqliteStore(config.dataDir), onError) };
+      return embedded(withStoreErrors(await openSqliteStore(config.dataDir), onError));
     }
     case 'redis': {
       const { createRedisClient, createRedisStore } = await import('./redis-store.js');
@@ -48,7 +56,17 @@ export async function openBackend(
       // Wait a little for the first connection, so the first requests do not meet a 503; Redis being
       // down at start is not fatal: the relay answers 503 until it is back.
       await Promise.race([once(client, 'ready'), setTimeout(REDIS_START_WAIT_MS)]);
-      return { store: withStoreErrors(createRedisStore(client), onError), redis: client };
+      const store = withStoreErrors(createRedisStore(client), onError);
+      const notifier = createRedisNotifier(client, logger);
+      return {
+        store,
+        redis: client,
+        notifier,
+        close: async () => {
+          await notifier.close();
+          await store.close();
+        },
+      };
     }
   }
 }

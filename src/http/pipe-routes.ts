@@ -1,0 +1,184 @@
+// The built-in pipe (DESIGN §6): /pipe/<key> pairs two sides on a token, /stream/<token> relays one to the other.
+import { pipeline } from 'node:stream';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { errors } from '../errors.js';
+import { createKeyring } from '../keys.js';
+import { pipeErrors } from '../pipe/pipe-errors.js';
+import { createRedisTokenRegistry } from '../pipe/redis-token-registry.js';
+import { PIPE_METHODS, type PipeMethod, pipeSideOf } from '../pipe/sides.js';
+import { createStreamMatcher, type StreamParty } from '../pipe/stream-matcher.js';
+import { createMemoryTokenRegistry, PIPE_TOKEN_PATTERN } from '../pipe/token-registry.js';
+import type { RedisClient } from '../store/redis-store.js';
+
+export interface PipeRouterDeps {
+  config: Config;
+  /** The server secret, to check keys. */
+  secret: string;
+  /** The shared Redis: tokens are then paired across every instance on it; else in this process. */
+  redis?: RedisClient | undefined;
+  logger: Logger;
+}
+
+/** The router, plus what a health check, a test or a shutdown needs. */
+export interface PipeRouter extends express.Router {
+  /** Tokens this instance holds for /stream/ (waiting or streaming), and the sides waiting on them. */
+  streams(): { held: number; waiting: number };
+  /** Tokens of a key pair still waiting at /pipe/ for their other side, both directions together. */
+  waitingTokens(pub: string): Promise<number>;
+  /** Ends the sides still waiting and clears every timer; streams already running go on. */
+  close(): Promise<void>;
+}
+
+interface Side extends StreamParty {
+  req: Request;
+  res: Response;
+}
+
+/** A grace period for a cut-short answer to reach the client before its socket, with an unread upload, is reset. */
+const TRUNCATE_GRACE_MS = 1000;
+
+/** Builds the router for `/pipe/:key` and `/stream/:token`; mount it before the 404 handler. */
+export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDeps): PipeRouter {
+  const keyring = createKeyring(secret);
+  const ttlMs = config.pipeTtlSeconds * 1000;
+  const limits = { ttlMs, max: config.pipeMax };
+  const registry = redis ? createRedisTokenRegistry(redis, limits) : createMemoryTokenRegistry(limits);
+  const matcher = createStreamMatcher<Side, Side>({ ttlMs });
+  const allowed = PIPE_METHODS.join(', ');
+
+  const notAllowed: RequestHandler = (req, res) => {
+    res.set('Allow', allowed);
+    throw errors.methodNotAllowed(req.method, PIPE_METHODS);
+  };
+
+  const toStream: RequestHandler = async (req, res) => {
+    const key = String(req.params.key);
+    const side = pipeSideOf(key, keyring.inspect(key), req.method as PipeMethod);
+    const ticket = await registry.arrive({ ...side, baseUrl: config.publicUrl });
+    if (ticket.created && config.pipingUrl === undefined) {
+      // Withdrawn in every case, so that no later arrival pairs with a token that can no longer stream.
+      matcher.hold(ticket.token, () => {
+        registry.cancel(side.pub, side.dir, ticket.token).catch((error: unknown) => {
+          logger.warn({ err: error }, 'could not withdraw a pipe token');
+        });
+      });
+    }
+    const location =
+      config.pipingUrl !== undefined
+        ? `${config.pipingUrl}/${ticket.token}`
+        : `${ticket.baseUrl ?? `${req.protocol}://${req.host}`}/stream/${ticket.token}`;
+    res.set('Cache-Control', 'no-store');
+    res.redirect(307, location);
+  };
+
+  const tokenOf = (req: Request): string => {
+    const token = String(req.params.token);
+    if (!PIPE_TOKEN_PATTERN.test(token)) throw pipeErrors.tokenNotFound();
+    return token;
+  };
+
+  const relay = (token: string, sender: Side, receiver: Side) => {
+    const { headers } = sender.req;
+    receiver.res.writeHead(200, {
+      'Content-Type': headers['content-type'] ?? 'application/octet-stream',
+      ...(headers['content-disposition'] && { 'Content-Disposition': headers['content-disposition'] }),
+      ...(headers['content-length'] && { 'Content-Length': headers['content-length'] }),
+      'Cache-Control': 'no-store',
+      'X-Accel-Buffering': 'no',
+      // Whoever holds the token chooses what the receiver gets, under the relay's own origin.
+      'Content-Security-Policy': 'sandbox',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    receiver.res.flushHeaders();
+    sender.res.write('The receiver is here; streaming.\n');
+    let bytes = 0;
+    pipeline(sender.req, receiver.res, (error) => {
+      matcher.finish(token);
+      logger.debug({ token: `${token.slice(0, 4)}…`, bytes, error: error?.message }, 'pipe stream ended');
+      if (error) {
+        // Either side left: the other one must see a cut-short transfer, never a clean end.
+        sender.res.destroy();
+        receiver.res.destroy();
+        return;
+      }
+      sender.res.end(`Done: ${bytes} bytes sent.\n`);
+    });
+    sender.req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+  };
+
+  const send: RequestHandler = (req, res) => {
+    const token = tokenOf(req);
+    const sender: Side = {
+      req,
+      res,
+      end: (reason) =>
+        truncate(
+          res,
+          reason === 'expired' ? pipeErrors.expired(config.pipeTtlSeconds, 'receiver') : undefined,
+        ),
+    };
+    const receiver = matcher.joinAsSender(token, sender);
+    // The sender's answer starts at once, so that proxies keep a waiting upload open (see README).
+    res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'X-Accel-Buffering': 'no',
+    });
+    if (receiver) {
+      relay(token, sender, receiver);
+      return;
+    }
+    res.write(`Waiting for the receiver (up to ${config.pipeTtlSeconds} s).\n`);
+    res.once('close', () => matcher.leave(token, sender));
+  };
+
+  const receive: RequestHandler = (req, res) => {
+    const token = tokenOf(req);
+    const receiver: Side = {
+      req,
+      res,
+      end: (reason) => {
+        if (reason === 'closed') res.destroy();
+        else res.status(408).json(pipeErrors.expired(config.pipeTtlSeconds, 'sender').toJSON());
+      },
+    };
+    const sender = matcher.joinAsReceiver(token, receiver);
+    // The receiver's headers wait for the sender: its Content-Type is not known before.
+    if (sender) relay(token, sender, receiver);
+    else res.once('close', () => matcher.leave(token, receiver));
+  };
+
+  const router = express.Router();
+  router.route('/pipe/:key').head(notAllowed).get(toStream).post(toStream).put(toStream).all(notAllowed);
+  router.route('/stream/:token').head(notAllowed).get(receive).post(send).put(send).all(notAllowed);
+
+  return Object.assign(router, {
+    streams: () => matcher.stats(),
+    waitingTokens: async (pub: string) =>
+      (await registry.countWaiting(pub, 'in')) + (await registry.countWaiting(pub, 'out')),
+    close: async () => {
+      matcher.close();
+      await registry.close();
+    },
+  });
+}
+
+/**
+ * Ends an answer whose 200 is already out so that the client sees a failure, not a clean end: the last
+ * line (a JSON error), then FIN without the closing chunk. The unread upload would keep the socket open,
+ * so it is destroyed after a grace period.
+ */
+function truncate(res: Response, error?: { toJSON(): object }) {
+  const socket = res.socket;
+  if (!socket || socket.destroyed) return;
+  const cut = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), TRUNCATE_GRACE_MS).unref();
+  };
+  if (error) res.write(`${JSON.stringify(error.toJSON())}\n`, cut);
+  else cut();
+}

@@ -1,0 +1,108 @@
+// Wake-ups for live delivery: "something arrived for this key pair", in one process or, through Redis
+// pub/sub, across every instance sharing the store (DESIGN §5). Nothing here polls.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { RedisClient } from '../store/redis-store.js';
+
+/** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
+export type Topic = 'queue' | `field:${string}`;
+
+export interface Notifier {
+  /** Wakes every subscriber of `pub` + `topic`, on any instance; never throws. */
+  notify(pub: string, topic: Topic): Promise<void>;
+  /** Calls `listener` on each wake-up until the returned function is called; resolves once listening. */
+  subscribe(pub: string, topic: Topic, listener: () => void): Promise<() => void>;
+  /** How many listeners are registered: 0 once every waiter is gone. */
+  listenerCount(): number;
+  close(): Promise<void>;
+}
+
+const channelOf = (pub: string) => `dr:{${pub}}:n`;
+
+/** Local listeners by channel and topic; shared by both notifiers. */
+function createListeners() {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  let count = 0;
+  return {
+    add(channel: string, topic: Topic, listener: () => void) {
+      emitter.on(`${channel} ${topic}`, listener);
+      count++;
+      return () => {
+        emitter.off(`${channel} ${topic}`, listener);
+        count--;
+      };
+    },
+    emit: (channel: string, topic: string) => emitter.emit(`${channel} ${topic}`),
+    hasChannel: (channel: string) =>
+      emitter.eventNames().some((name) => String(name).startsWith(`${channel} `)),
+    count: () => count,
+  };
+}
+
+/** For one process (memory and SQLite stores). */
+export function createLocalNotifier(): Notifier {
+  const listeners = createListeners();
+  return {
+    notify: async (pub, topic) => {
+      listeners.emit(channelOf(pub), topic);
+    },
+    subscribe: async (pub, topic, listener) => listeners.add(channelOf(pub), topic, listener),
+    listenerCount: listeners.count,
+    close: async () => {},
+  };
+}
+
+/**
+ * Across instances: PUBLISH on the store's client, and one subscriber connection per instance that
+ * listens to a key pair's channel while at least one local waiter wants it.
+ */
+export function createRedisNotifier(client: RedisClient, logger: Logger): Notifier {
+  const listeners = createListeners();
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => {}); // the store's client already reports Redis being away
+  const connected = subscriber.connect().catch((error: unknown) => {
+    logger.warn({ err: error }, 'live delivery cannot subscribe to Redis yet');
+  });
+  const onMessage = (topic: string, channel: string) => listeners.emit(channel, topic);
+  const subscribed = new Map<string, Promise<unknown>>();
+
+  return {
+    notify: async (pub, topic) => {
+      try {
+        await client.publish(channelOf(pub), topic);
+      } catch (error) {
+        logger.warn({ err: error }, 'could not publish a live-delivery wake-up');
+      }
+    },
+    subscribe: async (pub, topic, listener) => {
+      const channel = channelOf(pub);
+      const remove = listeners.add(channel, topic, listener);
+      let ready = subscribed.get(channel);
+      if (!ready) {
+        ready = connected.then(() => subscriber.subscribe(channel, onMessage));
+        subscribed.set(channel, ready);
+      }
+      try {
+        await ready;
+      } catch (error) {
+        subscribed.delete(channel);
+        remove();
+        throw error;
+      }
+      return () => {
+        remove();
+        if (!listeners.hasChannel(channel) && subscribed.get(channel) === ready) {
+          subscribed.delete(channel);
+          subscriber.unsubscribe(channel, onMessage).catch(() => {});
+        }
+      };
+    },
+    listenerCount: listeners.count,
+    close: async () => {
+      await connected;
+      if (subscriber.isOpen) await subscriber.close();
+      else subscriber.destroy();
+    },
+  };
+}

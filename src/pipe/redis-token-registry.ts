@@ -1,0 +1,99 @@
+// Pipe tokens in Redis, so that both sides of a pipe meet on one instance whichever instance they ask (DESIGN §6, §8).
+import { createHash } from 'node:crypto';
+import { errors } from '../errors.js';
+import type { RedisClient } from '../store/redis-store.js';
+import type { PipeDirection } from './sides.js';
+import { newPipeToken, type RegistryLimits, type TokenRegistry } from './token-registry.js';
+
+/**
+ * Under the key pair's hash tag (DESIGN §3): a sorted set of waiting tokens scored by expiry, and one
+ * record per token, "<role> <method> <base URL>", naming the instance that holds its stream.
+ */
+export const pipeKeys = (pub: string, dir: PipeDirection) => ({
+  waiting: `dr:{${pub}}:pipe:${dir}`,
+  records: `dr:{${pub}}:pipe:${dir}:tokens`,
+});
+
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+const FORGET_EXPIRED = `local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #expired > 0 then
+  redis.call('ZREM', KEYS[1], unpack(expired))
+  redis.call('HDEL', KEYS[2], unpack(expired))
+end`;
+
+// One script, so two instances can never pair with the same token or both create one.
+const ARRIVE = `${NOW}
+${FORGET_EXPIRED}
+local same = 0
+for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local record = redis.call('HGET', KEYS[2], token)
+  if record then
+    local role, method, base = string.match(record, '^(%S+) (%S+) (.*)$')
+    if role ~= ARGV[1] then
+      redis.call('ZREM', KEYS[1], token)
+      redis.call('HDEL', KEYS[2], token)
+      return { 'paired', token, base }
+    end
+    if method == ARGV[2] then same = same + 1 end
+  end
+end
+if same >= tonumber(ARGV[6]) then return { 'full' } end
+local ttl = tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4])
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+return { 'created', ARGV[3], ARGV[4] }`;
+
+const COUNT = `${NOW}
+${FORGET_EXPIRED}
+return redis.call('ZCARD', KEYS[1])`;
+
+/** The registry shared by every instance on one Redis; a Redis failure is a 503 (store_unavailable). */
+export function createRedisTokenRegistry(client: RedisClient, { ttlMs, max }: RegistryLimits): TokenRegistry {
+  const shas = new Map(
+    [ARRIVE, COUNT].map((script) => [script, createHash('sha1').update(script).digest('hex')]),
+  );
+  const run = async (script: string, keys: string[], args: string[]): Promise<unknown> => {
+    try {
+      try {
+        return await client.evalSha(shas.get(script) as string, { keys, arguments: args });
+      } catch (error) {
+        if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+        return await client.eval(script, { keys, arguments: args });
+      }
+    } catch (error) {
+      throw errors.storeUnavailable(error);
+    }
+  };
+
+  return {
+    async arrive({ pub, dir, role, method, baseUrl }) {
+      const keys = pipeKeys(pub, dir);
+      const [outcome, token, base] = (await run(
+        ARRIVE,
+        [keys.waiting, keys.records],
+        [role, method, newPipeToken(), baseUrl ?? '', String(ttlMs), String(max)],
+      )) as [string, string?, string?];
+      if (outcome === 'full' || token === undefined) throw errors.tooManyPipes(max);
+      return { token, created: outcome === 'created', baseUrl: base || undefined };
+    },
+    async cancel(pub, dir, token) {
+      const keys = pipeKeys(pub, dir);
+      try {
+        await client.multi().zRem(keys.waiting, token).hDel(keys.records, token).exec();
+      } catch (error) {
+        throw errors.storeUnavailable(error);
+      }
+    },
+    async countWaiting(pub, dir) {
+      const keys = pipeKeys(pub, dir);
+      return Number(await run(COUNT, [keys.waiting, keys.records], []));
+    },
+    // The client belongs to the caller, who closes it with the store.
+    async close() {},
+  };
+}
