@@ -91,7 +91,7 @@ export interface TestRelay {
 export async function openTestRelay(
   kind: StoreKind,
   options: {
-    config?: Partial<Pick<Config, 'ttlSeconds' | 'bodyLimit' | 'maxQueue' | 'maxFields'>>;
+    config?: Partial<Config>;
     secret?: string;
     logger?: pino.Logger;
     dataDir?: string;
