@@ -107,13 +107,14 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
      */
     async postToQueue(key: string, item: string): Promise<{ webhook: boolean }> {
       const pub = publicKey(key);
-      const sealed = await store.getHook(pub);
-      const hook = sealed === undefined ? undefined : hooks.open(sealed);
-      if (hook && (await webhooks.deliver(hook.url, item, hook.signingKey))) return { webhook: true };
-      if (sealed !== undefined) await store.deleteHook(pub);
-      if (!(await store.appendToQueue(pub, item, limits.ttlMs, limits.maxQueue))) {
-        throw errors.queueFull(limits.maxQueue);
+      let queued = await store.appendUnlessHooked(pub, item, limits.ttlMs, limits.maxQueue);
+      if (typeof queued === 'object') {
+        const hook = hooks.open(queued.hook);
+        if (hook && (await webhooks.deliver(hook.url, item, hook.signingKey))) return { webhook: true };
+        await store.deleteHook(pub);
+        queued = await store.appendToQueue(pub, item, limits.ttlMs, limits.maxQueue);
       }
+      if (!queued) throw errors.queueFull(limits.maxQueue);
       void notifier.notify(pub, 'queue'); // the answer need not wait for the wake-up to be sent
       return { webhook: false };
     },

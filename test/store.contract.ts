@@ -135,6 +135,15 @@ export function storeContract(
     });
 
     describe('webhook record', () => {
+      it('stops appendUnlessHooked, which hands it over instead of queueing', async () => {
+        const key = pub();
+        expect(await store.appendUnlessHooked(key, item(0), DAY, 1)).toBe(true);
+        expect(await store.appendUnlessHooked(key, item(1), DAY, 1)).toBe(false);
+        await store.setHook(key, 'sealed-record', DAY);
+        expect(await store.appendUnlessHooked(key, item(2), DAY, 1)).toEqual({ hook: 'sealed-record' });
+        expect(await store.drainQueue(key)).toEqual([item(0)]);
+      });
+
       it('is kept, read and forgotten', async () => {
         const key = pub();
         expect(await store.getHook(key)).toBeUndefined();

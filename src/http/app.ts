@@ -129,15 +129,22 @@ export function createApp(deps: AppDeps): express.Express {
     .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
     .get(limit.privateRead, async (req, res) => {
       const { key } = req.params;
-      // Every private GET re-registers its webhook or, without ?hook=, forgets it (Securelay).
-      await relay.registerHook(key, singleQuery(req.query, 'hook'));
-      if ('stats' in req.query) {
-        res.json(await relay.stats(key));
-      } else if (wantsEventStream(req)) {
-        await serveEventStream(req, res, relay, key, config.sseHeartbeatSeconds * 1000);
-      } else {
-        const items = await relay.drainQueue(key, { waitMs: waitMs(req.query), signal: clientGone(res) });
-        sendJsonText(res, `[${items.join(',')}]`);
+      // Every private GET re-registers its webhook or, without ?hook=, forgets it (Securelay). Forgetting
+      // runs beside the read; a failure there must not lose what the read took.
+      const hook = singleQuery(req.query, 'hook');
+      if (hook !== undefined) await relay.registerHook(key, hook);
+      const forgetting = hook === undefined ? relay.registerHook(key, undefined).catch(() => {}) : undefined;
+      try {
+        if ('stats' in req.query) {
+          res.json(await relay.stats(key));
+        } else if (wantsEventStream(req)) {
+          await serveEventStream(req, res, relay, key, config.sseHeartbeatSeconds * 1000);
+        } else {
+          const items = await relay.drainQueue(key, { waitMs: waitMs(req.query), signal: clientGone(res) });
+          sendJsonText(res, `[${items.join(',')}]`);
+        }
+      } finally {
+        await forgetting;
       }
     })
     .post(body, async (req, res) => {

@@ -73,7 +73,12 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
     await kv.set(index, [...fields], Math.max(1, newest - now()));
   };
 
-  return {
+  const store: Store = {
+    appendUnlessHooked: async (pub, item, ttlMs, max) => {
+      const hook = await kv.get<string>(storeKeys(pub).hook);
+      return hook === undefined ? store.appendToQueue(pub, item, ttlMs, max) : { hook };
+    },
+
     appendToQueue: (pub, item, ttlMs, max) => {
       const { queue } = storeKeys(pub);
       return lock(queue, async () => {
@@ -219,6 +224,7 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
     close,
   };
+  return store;
 }
 
 /** A store that lives and dies with the process: for tests. */

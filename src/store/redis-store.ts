@@ -8,7 +8,12 @@ import { type LogEntry, type Store, storeKeys } from './store.js';
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
+// KEYS[2] (the webhook record) is looked at only when ARGV[4] is "1".
 const APPEND = `${NOW}
+if ARGV[4] == '1' then
+  local hook = redis.call('GET', KEYS[2])
+  if hook then return hook end
+end
 local max = tonumber(ARGV[3])
 local n = redis.call('LLEN', KEYS[1])
 if n >= max then
@@ -131,8 +136,16 @@ export function createRedisStore(client: RedisClient): Store {
   const remainingMs = (pttl: unknown) => Math.max(0, Number(pttl));
 
   return {
-    appendToQueue: async (pub, item, ttlMs, max) =>
-      (await run(APPEND, [storeKeys(pub).queue], [item, String(ttlMs), String(max)])) === 1,
+    appendToQueue: async (pub, item, ttlMs, max) => {
+      const keys = storeKeys(pub);
+      return (await run(APPEND, [keys.queue, keys.hook], [item, String(ttlMs), String(max), '0'])) === 1;
+    },
+
+    appendUnlessHooked: async (pub, item, ttlMs, max) => {
+      const keys = storeKeys(pub);
+      const result = await run(APPEND, [keys.queue, keys.hook], [item, String(ttlMs), String(max), '1']);
+      return typeof result === 'string' ? { hook: result } : result === 1;
+    },
 
     drainQueue: async (pub) => (await run(DRAIN, [storeKeys(pub).queue], [])) as string[],
 

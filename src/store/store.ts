@@ -22,6 +22,16 @@ export interface LogEntry {
 export interface Store {
   /** Appends to the aggregator queue; false (nothing stored) when `max` live items are queued already. */
   appendToQueue(pub: string, item: string, ttlMs: number, max: number): Promise<boolean>;
+  /**
+   * Like appendToQueue, unless the key pair has a webhook: then nothing is stored and its record is
+   * returned, in the same round trip (a public post's common case costs one).
+   */
+  appendUnlessHooked(
+    pub: string,
+    item: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<boolean | { hook: string }>;
   /** Removes and returns every live queued item, oldest first, in one atomic step. */
   drainQueue(pub: string): Promise<string[]>;
   queueStats(pub: string): Promise<QueueStats>;
