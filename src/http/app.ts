@@ -15,6 +15,7 @@ import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sen
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog } from './logging.js';
+import { createPagesRouter } from './pages.js';
 import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
@@ -184,6 +185,8 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(204).end();
     })
     .all(notAllowed('GET', 'POST', 'DELETE'));
+
+  app.use(createPagesRouter({ config, id: relay.id }));
 
   app.use((req) => {
     throw errors.routeNotFound(req.method);

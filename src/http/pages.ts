@@ -1,0 +1,60 @@
+// The relay's own pages: a home page, the API reference (Swagger UI, served locally), the OpenAPI
+// document as JSON, and the examples. Nothing is loaded from anywhere but the relay.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Router } from 'express';
+import { parse } from 'yaml';
+import type { Config } from '../config.js';
+
+/** The project root, from src/http (tests) or dist/http (built). */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SWAGGER_UI = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+const KEY_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Fills `{{NAME}}` placeholders with escaped values. */
+const render = (template: string, values: Record<string, string | number>) =>
+  template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => escapeHtml(String(values[name] ?? '')));
+
+/** The request's own base URL (behind a trusted proxy, the client's view of it). */
+const baseOf = (req: express.Request) => `${req.protocol}://${req.get('host')}`;
+
+/** Builds the router for `/`, `/assets`, `/docs`, `/openapi.json`, `/examples` and `/sdk`. */
+export function createPagesRouter({ config, id }: { config: Config; id: string }): Router {
+  const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+  const home = render(read('public/index.html'), {
+    ID: id,
+    TTL: config.ttlSeconds,
+    BODY_LIMIT: config.bodyLimit,
+    MAX_QUEUE: config.maxQueue,
+    MAX_FIELDS: config.maxFields,
+    RATE_LIMIT:
+      config.rateLimit === 0 ? 'unlimited' : `${config.rateLimit} per ${config.rateWindowSeconds} s`,
+  });
+  const docs = read('public/docs.html');
+  const spec = JSON.stringify(parse(read('api-docs/openapi.yaml')));
+  const form = read('examples/form.html');
+  const staticOptions = { index: false, fallthrough: true, maxAge: '1h' };
+
+  const router = express.Router();
+  router.get('/', (_req, res) => res.type('html').send(home));
+  router.get('/favicon.ico', (_req, res) => res.status(204).end());
+  router.get('/docs', (_req, res) => res.type('html').send(docs));
+  router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
+  router.get('/examples/form.html', (req, res) => {
+    const pub =
+      typeof req.query.pub === 'string' && KEY_PATTERN.test(req.query.pub) ? req.query.pub : 'PUBLIC_KEY';
+    const base = baseOf(req);
+    const path = `/public/${pub}`;
+    const action = `${base}${path}?ok=${encodeURIComponent(`${base}/examples/thanks.html`)}&err=${encodeURIComponent(`${base}/examples/oops.html`)}`;
+    res.type('html').send(render(form, { ACTION: action, PUBLIC_PATH: path }));
+  });
+  router.use('/assets', express.static(join(ROOT, 'public/assets'), staticOptions));
+  router.use('/docs/assets', express.static(SWAGGER_UI, staticOptions));
+  router.use('/examples', express.static(join(ROOT, 'examples'), staticOptions));
+  router.use('/sdk', express.static(join(ROOT, 'dist/public'), staticOptions));
+  return router;
+}
