@@ -3,12 +3,31 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 
-/** `/private/AbCdEf…` → `/private/AbCd…`; the query (webhook URLs, redirects) is dropped. */
+/** Path segments that name routes, never data: only these are logged whole. */
+const ROUTE_NAMES = new Set([
+  'keys',
+  'id',
+  'public',
+  'private',
+  'pipe',
+  'stream',
+  'docs',
+  'assets',
+  'examples',
+  'sdk',
+  'openapi.json',
+]);
+
+/**
+ * `/private/AbCdEf…` → `/private/AbCd…`: every segment that is not a route name is cut to 4 characters,
+ * wherever it stands (a key may come first in a mistyped path), and the query (webhook URLs,
+ * redirects) is dropped.
+ */
 export function maskPath(url: string): string {
   const path = url.split('?', 1)[0] ?? '';
   return path
     .split('/')
-    .map((segment, index) => (index >= 2 && segment.length > 4 ? `${segment.slice(0, 4)}…` : segment))
+    .map((segment) => (segment.length > 4 && !ROUTE_NAMES.has(segment) ? `${segment.slice(0, 4)}…` : segment))
     .join('/');
 }
 
