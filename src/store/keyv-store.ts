@@ -19,6 +19,35 @@ interface LogMeta {
 /** One-to-one bookkeeping: uid → expiry (ms since epoch), to bound how many a key pair holds. */
 type FieldIndex = [uid: string, expires: number][];
 
+/** Records (queue bookkeeping, webhook records) cached per store; older ones are dropped first. */
+const CACHED_RECORDS = 10_000;
+
+/**
+ * A bounded write-through copy of small records. It is exact because this process alone writes the
+ * data: it saves the read that every post would otherwise make before its writes.
+ */
+function createRecordCache<T>() {
+  const entries = new Map<string, { value: T | undefined; expires: number }>();
+  return {
+    /** The record (`value` undefined: known absent), or undefined when not cached. */
+    get(key: string): { value: T | undefined } | undefined {
+      const entry = entries.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.expires > Date.now()) return entry;
+      entries.delete(key);
+      return undefined;
+    },
+    set(key: string, value: T | undefined, expires: number) {
+      entries.delete(key);
+      entries.set(key, { value, expires });
+      if (entries.size > CACHED_RECORDS) entries.delete(entries.keys().next().value as string);
+    },
+  };
+}
+
+/** How long "no webhook here" is believed without a look at the store. */
+const ABSENT_TTL_MS = 3_600_000;
+
 /**
  * Builds a store on any Keyv instance whose data this process alone writes.
  * Queue items are separate entries, so appending costs the same however long the queue is.
@@ -26,6 +55,17 @@ type FieldIndex = [uid: string, expires: number][];
 export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () => {}): Store {
   const lock = createKeyedLock();
   const now = () => Date.now();
+  const metas = createRecordCache<QueueMeta>();
+  const hooks = createRecordCache<string>();
+
+  /** Reads through the cache; `raw.expires` keeps the copy no longer than the record. */
+  const cachedRead = async <T>(cache: ReturnType<typeof createRecordCache<T>>, key: string) => {
+    const hit = cache.get(key);
+    if (hit) return hit.value;
+    const raw = await kv.getRaw<T>(key);
+    cache.set(key, raw?.value, typeof raw?.expires === 'number' ? raw.expires : now() + ABSENT_TTL_MS);
+    return raw?.value;
+  };
   const itemKey = (queue: string, seq: number) => `${queue}:${seq}`;
   const range = (from: number, to: number) =>
     Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
@@ -45,11 +85,12 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
   /** Removes and returns the live items of a queue; the caller holds the queue's lock. */
   const takeAll = async (queue: string): Promise<string[]> => {
-    const meta = await kv.get<QueueMeta>(queue);
+    const meta = await cachedRead(metas, queue);
     if (!meta) return [];
     const keys = range(meta.head, meta.tail).map((seq) => itemKey(queue, seq));
     const items = keys.length > 0 ? await kv.getMany<string>(keys) : [];
     await kv.deleteMany([...keys, queue]);
+    metas.set(queue, undefined, now() + ABSENT_TTL_MS);
     return items.filter((item): item is string => typeof item === 'string');
   };
 
@@ -75,20 +116,21 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
   const store: Store = {
     appendUnlessHooked: async (pub, item, ttlMs, max) => {
-      const hook = await kv.get<string>(storeKeys(pub).hook);
+      const hook = await cachedRead(hooks, storeKeys(pub).hook);
       return hook === undefined ? store.appendToQueue(pub, item, ttlMs, max) : { hook };
     },
 
     appendToQueue: (pub, item, ttlMs, max) => {
       const { queue } = storeKeys(pub);
       return lock(queue, async () => {
-        const meta = (await kv.get<QueueMeta>(queue)) ?? { head: 0, tail: 0 };
+        const meta = { head: 0, tail: 0, ...(await cachedRead(metas, queue)) };
         if (meta.tail - meta.head >= max) meta.head = await firstLive(queue, meta);
         if (meta.tail - meta.head >= max) return false;
         await kv.setMany([
           { key: itemKey(queue, meta.tail), value: item, ttl: ttlMs },
           { key: queue, value: { head: meta.head, tail: meta.tail + 1 }, ttl: ttlMs },
         ]);
+        metas.set(queue, { head: meta.head, tail: meta.tail + 1 }, now() + ttlMs);
         return true;
       });
     },
@@ -100,7 +142,7 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
     queueStats: async (pub) => {
       const { queue } = storeKeys(pub);
-      const meta = await kv.get<QueueMeta>(queue);
+      const meta = await cachedRead(metas, queue);
       if (!meta) return { count: 0, ttlMs: 0 };
       const count = meta.tail - (await firstLive(queue, meta));
       return { count, ttlMs: count > 0 ? await remainingMs(queue) : 0 };
@@ -213,13 +255,20 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
     },
 
     setHook: async (pub, record, ttlMs) => {
-      await kv.set(storeKeys(pub).hook, record, ttlMs);
+      const key = storeKeys(pub).hook;
+      await kv.set(key, record, ttlMs);
+      hooks.set(key, record, now() + ttlMs);
     },
 
-    getHook: (pub) => kv.get<string>(storeKeys(pub).hook),
+    getHook: (pub) => cachedRead(hooks, storeKeys(pub).hook),
 
     deleteHook: async (pub) => {
-      await kv.delete(storeKeys(pub).hook);
+      const key = storeKeys(pub).hook;
+      // Most private reads forget a webhook that was never there: that costs no write.
+      const known = hooks.get(key);
+      if (known && known.value === undefined) return;
+      await kv.delete(key);
+      hooks.set(key, undefined, now() + ABSENT_TTL_MS);
     },
 
     close,
