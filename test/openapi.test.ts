@@ -21,6 +21,8 @@ interface Spec {
 /** The part of a router 2.x layer this test reads (@types/express does not declare `route.methods`). */
 interface RouterLayer {
   route?: { path: string; methods: Record<string, boolean> };
+  /** A mounted router (pipes, pages) has a stack of its own. */
+  handle?: { stack?: RouterLayer[] };
 }
 
 const spec = parse(readFileSync(new URL('../api-docs/openapi.yaml', import.meta.url), 'utf8')) as Spec;
@@ -46,8 +48,9 @@ function mountedOperations(): string[] {
     secret: 'x'.repeat(32),
     logger: silentLogger,
   });
-  const layers = app.router.stack as unknown as RouterLayer[];
-  return layers.flatMap(({ route }) => {
+  const walk = (layers: RouterLayer[]): RouterLayer[] =>
+    layers.flatMap((layer) => (layer.route ? [layer] : layer.handle?.stack ? walk(layer.handle.stack) : []));
+  return walk(app.router.stack as unknown as RouterLayer[]).flatMap(({ route }) => {
     if (!route) return [];
     const path = route.path.replace(/:(\w+)/g, '{$1}');
     return Object.keys(route.methods)
