@@ -3,7 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import type { Config } from './config.js';
-import { createApp } from './http/app.js';
+import { createApp, pipesOf } from './http/app.js';
+import { continueUnlessPipe } from './http/pipe-routes.js';
 import { loadOrCreateSecret } from './secret.js';
 import { openBackend } from './store/open-store.js';
 
@@ -36,6 +37,7 @@ export async function startRelay(
     },
     app,
   );
+  server.on('checkContinue', continueUnlessPipe(app));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, host: config.host }, resolve);
@@ -47,6 +49,7 @@ export async function startRelay(
     url,
     logger,
     async close() {
+      await pipesOf(app).close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await backend.close();

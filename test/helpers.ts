@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import request from 'supertest';
 import { type Config, loadConfig } from '../src/config.js';
-import { createApp } from '../src/http/app.js';
+import { createApp, pipesOf } from '../src/http/app.js';
+import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
 import { createLocalNotifier, createRedisNotifier, type Notifier } from '../src/live/notifier.js';
 import { createMemoryStore } from '../src/store/keyv-store.js';
@@ -102,7 +103,19 @@ export async function openTestRelay(
   const keyring = createKeyring(secret);
   const config = testConfig(options.config);
   const app = createApp({ config, store, notifier, redis, secret, logger: options.logger ?? silentLogger });
-  return { app, agent: request(app), store, notifier, keyring, keys: () => keyring.issue(), dispose };
+  const disposeAll = async () => {
+    await pipesOf(app).close();
+    await dispose();
+  };
+  return {
+    app,
+    agent: request(app),
+    store,
+    notifier,
+    keyring,
+    keys: () => keyring.issue(),
+    dispose: disposeAll,
+  };
 }
 
 /** Starts `app` on 127.0.0.1, port 0, for tests that need a real server (streams, SSE, concurrency). */
@@ -110,6 +123,7 @@ export async function listen(
   app: ReturnType<typeof createApp>,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer(app);
+  server.on('checkContinue', continueUnlessPipe(app));
   server.keepAliveTimeout = 1;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

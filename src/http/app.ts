@@ -16,6 +16,7 @@ import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog } from './logging.js';
 import { createPagesRouter } from './pages.js';
+import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
 import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
@@ -59,6 +60,9 @@ function clientGone(res: express.Response): AbortSignal {
   res.on('close', () => controller.abort());
   return controller.signal;
 }
+
+/** What the app holds that a shutdown must close: pipes still waiting. */
+export const pipesOf = (app: express.Express): PipeRouter => app.locals.pipes as PipeRouter;
 
 /** Builds the Express app; it has no side effects until a server listens with it. */
 export function createApp(deps: AppDeps): express.Express {
@@ -186,6 +190,9 @@ export function createApp(deps: AppDeps): express.Express {
     })
     .all(notAllowed('GET', 'POST', 'DELETE'));
 
+  const pipes = createPipeRouter({ config, secret, redis: deps.redis, logger });
+  app.locals.pipes = pipes;
+  app.use(pipes);
   app.use(createPagesRouter({ config, id: relay.id }));
 
   app.use((req) => {

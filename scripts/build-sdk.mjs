@@ -1,0 +1,34 @@
+// Bundles the SDK for pages served by the relay (dist/public/) and prints the relay client's gzipped size.
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+/** The relay client must stay small enough to drop into any page (the SDK issue's target). */
+const CLIENT_BUDGET_BYTES = 3 * 1024;
+
+const bundles = [
+  { entry: 'sdk/index.ts', out: 'dist/public/deadrop.js' },
+  // noble is bundled in, so that a page needs this one file for the worker's encryption.
+  { entry: 'sdk/crypto.ts', out: 'dist/public/deadrop-crypto.js' },
+];
+
+for (const { entry, out } of bundles) {
+  await build({
+    entryPoints: [entry],
+    outfile: out,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+  });
+  const bytes = readFileSync(out);
+  console.log(`${out}: ${bytes.length} B minified, ${gzipSync(bytes).length} B gzipped`);
+}
+
+const clientGzip = gzipSync(readFileSync(bundles[0].out)).length;
+console.log(
+  `relay client: ${clientGzip} B minified+gzipped (budget ${CLIENT_BUDGET_BYTES} B)${clientGzip > CLIENT_BUDGET_BYTES ? ' — OVER BUDGET' : ''}`,
+);
