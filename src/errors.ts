@@ -61,6 +61,18 @@ export const errors = {
       `This address ignored too many 429 answers and is banned for ${seconds} s (DEADROP_BAN_AFTER, DEADROP_BAN_TIME).`,
     ),
   pipeBusy: () => new RelayError(409, 'pipe_busy', 'This stream already has its sender and receiver.'),
+  pipeNotFound: () =>
+    new RelayError(
+      404,
+      'pipe_not_found',
+      'This stream token is unknown, expired or already used; ask /pipe/<key> for a new one.',
+    ),
+  pipeExpired: (ttlSeconds: number, missing: 'sender' | 'receiver') =>
+    new RelayError(
+      408,
+      'pipe_expired',
+      `No ${missing} came within ${ttlSeconds} s (DEADROP_PIPE_TTL); nothing was transferred. Try again.`,
+    ),
   tooManyPipes: (max: number) =>
     new RelayError(
       429,

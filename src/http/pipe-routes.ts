@@ -1,11 +1,11 @@
 // The built-in pipe (DESIGN §6): /pipe/<key> pairs two sides on a token, /stream/<token> relays one to the other.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
 import { createKeyring } from '../keys.js';
-import { pipeErrors } from '../pipe/pipe-errors.js';
 import { createRedisTokenRegistry } from '../pipe/redis-token-registry.js';
 import { PIPE_METHODS, type PipeMethod, pipeSideOf } from '../pipe/sides.js';
 import { createStreamMatcher, type StreamParty } from '../pipe/stream-matcher.js';
@@ -65,17 +65,24 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
         });
       });
     }
-    const location =
+    // encodeURI: the Host header is the client's text, and must not break the Location header.
+    const location = encodeURI(
       config.pipingUrl !== undefined
         ? `${config.pipingUrl}/${ticket.token}`
-        : `${ticket.baseUrl ?? `${req.protocol}://${req.host}`}/stream/${ticket.token}`;
-    res.set('Cache-Control', 'no-store');
-    res.redirect(307, location);
+        : `${ticket.baseUrl ?? `${req.protocol}://${req.host}`}/stream/${ticket.token}`,
+    );
+    // Written by hand rather than with res.redirect: this answer is half of every transfer's overhead.
+    res.writeHead(307, {
+      Location: location,
+      'Cache-Control': 'no-store',
+      'Content-Type': 'text/plain; charset=utf-8',
+    });
+    res.end(`Temporary Redirect. Redirecting to ${location}\n`);
   };
 
   const tokenOf = (req: Request): string => {
     const token = String(req.params.token);
-    if (!PIPE_TOKEN_PATTERN.test(token)) throw pipeErrors.tokenNotFound();
+    if (!PIPE_TOKEN_PATTERN.test(token)) throw errors.pipeNotFound();
     return token;
   };
 
@@ -91,7 +98,6 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
       'Content-Security-Policy': 'sandbox',
       'X-Content-Type-Options': 'nosniff',
     });
-    receiver.res.flushHeaders();
     sender.res.write('The receiver is here; streaming.\n');
     let bytes = 0;
     pipeline(sender.req, receiver.res, (error) => {
@@ -108,6 +114,10 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
     sender.req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
+    // The headers leave with the first bytes when these are already there, else on their own right after.
+    setImmediate(() => {
+      if (bytes === 0 && !receiver.res.writableEnded && !receiver.res.destroyed) receiver.res.flushHeaders();
+    });
   };
 
   const send: RequestHandler = (req, res) => {
@@ -118,11 +128,11 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
       end: (reason) =>
         truncate(
           res,
-          reason === 'expired' ? pipeErrors.expired(config.pipeTtlSeconds, 'receiver') : undefined,
+          reason === 'expired' ? errors.pipeExpired(config.pipeTtlSeconds, 'receiver') : undefined,
         ),
     };
     const receiver = matcher.joinAsSender(token, sender);
-    // The sender's answer starts at once, so that proxies keep a waiting upload open (see README).
+    // The sender's answer starts at once, so that proxies keep a waiting upload open.
     res.writeHead(200, {
       'Content-Type': 'text/plain; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -143,7 +153,7 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
       res,
       end: (reason) => {
         if (reason === 'closed') res.destroy();
-        else res.status(408).json(pipeErrors.expired(config.pipeTtlSeconds, 'sender').toJSON());
+        else res.status(408).json(errors.pipeExpired(config.pipeTtlSeconds, 'sender').toJSON());
       },
     };
     const sender = matcher.joinAsReceiver(token, receiver);
@@ -165,6 +175,20 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
       await registry.close();
     },
   });
+}
+
+/**
+ * The server's `checkContinue` listener: `Expect: 100-continue` is granted everywhere but /pipe/, whose 307
+ * then comes before any body, so that a client streaming from stdin (`curl -L -T -`), which cannot rewind,
+ * sends its body once, to /stream/. Without it Node grants every Expect and such a client fails the redirect.
+ */
+export function continueUnlessPipe(
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (!req.url?.startsWith('/pipe/')) res.writeContinue();
+    handle(req, res);
+  };
 }
 
 /**

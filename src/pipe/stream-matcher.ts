@@ -1,6 +1,5 @@
 // The /stream/ tokens this instance holds: one sender meets one receiver on each, either arriving first.
 import { errors } from '../errors.js';
-import { pipeErrors } from './pipe-errors.js';
 
 /** A side waiting at /stream/ for the other one. */
 export interface StreamParty {
@@ -62,7 +61,7 @@ export function createStreamMatcher<S extends StreamParty, R extends StreamParty
 
   const join = (token: string, side: 'sender' | 'receiver', party: S | R): S | R | undefined => {
     const held = tokens.get(token);
-    if (!held) throw pipeErrors.tokenNotFound();
+    if (!held) throw errors.pipeNotFound();
     if (held.streaming || held[side] !== undefined) throw errors.pipeBusy();
     const peer = side === 'sender' ? held.receiver : held.sender;
     if (side === 'sender') held.sender = party as S;

@@ -1,0 +1,143 @@
+// The relay's pages in real headless Chromium: the form with no JavaScript, the live inbox, the SDK in a
+// page, and the API reference working with nothing from outside the relay. Screenshots are saved.
+import { execFileSync } from 'node:child_process';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, SCREENSHOTS } from './browser.js';
+import { forgedKey, listen, openTestRelay, type TestRelay } from './helpers.js';
+
+describe('pages in Chromium', () => {
+  let relay: TestRelay;
+  let server: Awaited<ReturnType<typeof listen>>;
+  let browser: Browser;
+  const outside: string[] = [];
+
+  const newPage = async (): Promise<Page> => {
+    const page = await browser.newPage();
+    page.on('request', (request) => {
+      if (!request.url().startsWith(server.url) && !request.url().startsWith('data:'))
+        outside.push(request.url());
+    });
+    return page;
+  };
+
+  beforeAll(async () => {
+    execFileSync('node', ['scripts/build-sdk.mjs'], { stdio: 'ignore' }); // the SDK bundle the pages load
+    relay = await openTestRelay('sqlite');
+    server = await listen(relay.app);
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await relay?.dispose();
+  });
+
+  it('shows the instance on the home page and hands out a key pair with its button', async () => {
+    const page = await newPage();
+    await page.goto(`${server.url}/`);
+    expect(await page.textContent('#instance-id')).toBe(relay.keyring.id);
+    await page.click('#new-keys');
+    await page.waitForSelector('#keys:not([hidden])');
+    const text = (await page.textContent('#keys')) ?? '';
+    const priv = /private: ([\w-]{32})/.exec(text)?.[1] as string;
+    expect(relay.keyring.inspect(priv)?.type).toBe('private');
+    await page.screenshot({ path: `${SCREENSHOTS}/home.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('submits the plain form to the thanks page, and the open inbox shows the submission', async () => {
+    const keys = relay.keys();
+    const inbox = await newPage();
+    await inbox.goto(`${server.url}/examples/inbox.html#${keys.private}`);
+    await inbox.waitForSelector('#status[data-state="listening"]');
+
+    const form = await browser.newContext({ javaScriptEnabled: false }).then((context) => context.newPage());
+    await form.goto(`${server.url}/examples/form.html?pub=${keys.public}`);
+    await form.fill('#name', 'Ada');
+    await form.fill('#message', 'Hello from a form with no JavaScript');
+    await form.screenshot({ path: `${SCREENSHOTS}/form.png`, fullPage: true });
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/thanks.html`),
+      form.click('button[type=submit]'),
+    ]);
+    expect(await form.textContent('#result')).toBe('Thank you');
+
+    await inbox.waitForSelector('.item');
+    expect(await inbox.textContent('.item')).toContain('Hello from a form with no JavaScript');
+    await inbox.screenshot({ path: `${SCREENSHOTS}/inbox.png`, fullPage: true });
+    await inbox.close();
+    await form.context().close();
+    // The inbox took it from the relay as it showed it.
+    await relay.agent.get(`/private/${keys.private}`).expect(404);
+  });
+
+  it('lands a refused submission on the error page', async () => {
+    const form = await browser.newContext({ javaScriptEnabled: false }).then((context) => context.newPage());
+    await form.goto(`${server.url}/examples/form.html?pub=${forgedKey()}`);
+    await form.fill('#name', 'Mallory');
+    await form.fill('#message', 'To a key the relay never issued');
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/oops.html`),
+      form.click('button[type=submit]'),
+    ]);
+    expect(await form.textContent('#result')).toBe('Not sent');
+    await form.screenshot({ path: `${SCREENSHOTS}/form-error.png` });
+    await form.context().close();
+  });
+
+  it('runs the SDK in a page: keys, publish and read, drain with wait, and a subscription', async () => {
+    const page = await newPage();
+    await page.goto(`${server.url}/`);
+    // A string, so the test runner does not rewrite the page's dynamic import.
+    const result = await page.evaluate(`(async () => {
+      const { createClient } = await import(location.origin + '/sdk/deadrop.js');
+      const relay = createClient(location.origin);
+      const pair = await relay.keys();
+      await relay.publish(pair.private, { notice: 'hi' });
+      const read = await relay.read(pair.public);
+      const waiting = relay.drain(pair.private, { wait: 10 });
+      setTimeout(() => relay.post(pair.public, { late: 1 }), 200);
+      const drained = await waiting;
+      const received = [];
+      const stop = new AbortController();
+      const subscription = relay.subscribe(pair.private, (item) => {
+        received.push(item);
+        if (received.length === 3) stop.abort();
+      }, { signal: stop.signal });
+      for (const n of [1, 2, 3]) await relay.post(pair.public, { n });
+      await subscription;
+      return { read, drained, received, empty: await relay.drain(pair.private) };
+    })()`);
+    expect(result).toEqual({
+      read: { notice: 'hi' },
+      drained: [{ late: 1 }],
+      received: [{ n: 1 }, { n: 2 }, { n: 3 }],
+      empty: [],
+    });
+    await page.close();
+  });
+
+  it('renders every operation of the API reference with nothing loaded from outside the relay', async () => {
+    outside.length = 0;
+    const page = await newPage();
+    await page.goto(`${server.url}/docs`);
+    await page.waitForSelector('.opblock');
+    const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, object>;
+    };
+    const operations = Object.values(spec.paths).flatMap((item) =>
+      Object.keys(item).filter((method) =>
+        ['get', 'post', 'put', 'patch', 'delete', 'head'].includes(method),
+      ),
+    );
+    await page.waitForFunction(
+      (count) => document.querySelectorAll('.opblock').length >= count,
+      operations.length,
+    );
+    expect(await page.locator('.opblock').count()).toBe(operations.length);
+    await page.screenshot({ path: `${SCREENSHOTS}/docs.png`, fullPage: false });
+    expect(outside).toEqual([]);
+    await page.close();
+  });
+});
