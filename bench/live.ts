@@ -79,7 +79,7 @@ async function main() {
     for (const { store, env } of stores) {
       const relay = await startChild(
         `relay (${store})`,
-        ['dist/cli.js', 'serve'],
+        ['dist/src/cli.js', 'serve'],
         { ...common, ...env },
         '/id',
         ROOT,

@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     for (const { store, shared, env } of stores) {
       const relay = await startChild(
         `relay (${store})`,
-        ['dist/cli.js', 'serve'],
+        ['dist/src/cli.js', 'serve'],
         { ...relayEnv, ...env },
         '/id',
         ROOT,

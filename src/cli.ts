@@ -9,6 +9,7 @@ const USAGE = `Usage: deadrop <command> [options]
 Commands:
   serve   Run the relay (settings from the environment; see .env.example)
   keys    Ask a relay for a new key pair and print it
+  drop    Send or fetch an encrypted file that burns after reading
 
 Run "deadrop <command> --help" for a command's options.`;
 
@@ -91,6 +92,8 @@ async function main(argv: string[]): Promise<number | undefined> {
   try {
     if (command === 'serve') return await serve(rest);
     if (command === 'keys') return await keys(rest);
+    // The other commands load their modules only when used, so `serve` starts without them.
+    if (command === 'drop') return await (await import('./drop/cli.js')).runDropCommand(rest);
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`deadrop: ${(error as Error).message}`);

@@ -16,6 +16,10 @@ export interface Config {
   readonly bodyLimit: number;
   readonly maxQueue: number;
   readonly maxFields: number;
+  /** Largest application/octet-stream one-to-one value, in bytes; 0 refuses them. */
+  readonly blobLimit: number;
+  /** Bytes of such values one key pair may hold at once. */
+  readonly keyQuota: number;
   readonly logLevel: string;
 
   /** How long a webhook URL registered with `?hook=` is remembered, in seconds. */
@@ -60,6 +64,9 @@ const DEFAULT_BODY_LIMIT = 10_240;
 /** Bounds what one key pair can hold (with the body limit, about 10 MiB) so no key can fill the store. */
 const DEFAULT_MAX_QUEUE = 1000;
 const DEFAULT_MAX_FIELDS = 1000;
+/** 1 MiB blobs, 64 MiB per key pair: an encrypted file drop in chunks, not a file host. */
+const DEFAULT_BLOB_LIMIT = 1_048_576;
+const DEFAULT_KEY_QUOTA = 67_108_864;
 /** A secret shorter than this is guessable, and with it every key could be forged. */
 const MIN_SECRET_LENGTH = 16;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -168,6 +175,8 @@ export function loadConfig(env: Env): Config {
     maxQueue: integer('DEADROP_MAX_QUEUE', DEFAULT_MAX_QUEUE, 1, 1_000_000, 'a whole number'),
     maxFields: integer('DEADROP_MAX_FIELDS', DEFAULT_MAX_FIELDS, 1, 1_000_000, 'a whole number'),
     logLevel,
+    blobLimit: integer('DEADROP_BLOB_LIMIT', DEFAULT_BLOB_LIMIT, 0, 104_857_600, 'a number of bytes'),
+    keyQuota: integer('DEADROP_KEY_QUOTA', DEFAULT_KEY_QUOTA, 0, 1_099_511_627_776, 'a number of bytes'),
     hookTtlSeconds: integer('DEADROP_HOOK_TTL', DEFAULT_TTL_SECONDS, 1, 31_536_000, 'a number of seconds'),
     webhookTimeoutMs: integer(
       'DEADROP_WEBHOOK_TIMEOUT',

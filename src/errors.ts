@@ -23,7 +23,8 @@ export class RelayError extends Error {
   }
 }
 
-const ACCEPTED_TYPES = 'application/json, application/x-www-form-urlencoded or text/plain';
+const ACCEPTED_TYPES =
+  'application/json, application/x-www-form-urlencoded or text/plain (and application/octet-stream for one-to-one values)';
 
 /** One constructor per error; the HTTP layer renders them, domain code throws them. */
 export const errors = {
@@ -47,6 +48,20 @@ export const errors = {
   badRedirect: (name: 'ok' | 'err') =>
     new RelayError(400, 'bad_redirect', `The "${name}" parameter must be one absolute http or https URL.`),
   badQuery: (message: string) => new RelayError(400, 'bad_query', message),
+  blobTooLarge: (limit: number, length?: number) =>
+    new RelayError(
+      413,
+      'blob_too_large',
+      length === undefined
+        ? `The blob is larger than the limit of ${limit} bytes (DEADROP_BLOB_LIMIT); send it in parts.`
+        : `The blob is ${length} bytes; the limit is ${limit} bytes (DEADROP_BLOB_LIMIT); send it in parts.`,
+    ),
+  keyQuotaFull: (quota: number, used: number, length: number) =>
+    new RelayError(
+      507,
+      'key_quota_full',
+      `This key pair holds ${used} bytes of blobs; ${length} more would pass its quota of ${quota} bytes (DEADROP_KEY_QUOTA). Wait until some are read or expire.`,
+    ),
   badHook: (reason: string) => new RelayError(400, 'bad_hook', `The webhook URL is refused: ${reason}`),
   rateLimited: (retryAfterSeconds: number) =>
     new RelayError(

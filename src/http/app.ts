@@ -12,6 +12,7 @@ import type { RedisClient } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
 import { createHookSealer } from '../webhooks/hook-record.js';
 import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sender.js';
+import { createBlobRouter } from './blob-routes.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog } from './logging.js';
@@ -106,6 +107,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(cors());
   app.use(readRedirects);
   app.use(banGuard);
+  // Ahead of the JSON routes: takes only application/octet-stream one-to-one values, passes the rest on.
+  app.use(createBlobRouter({ config, relay, store, secret, readLimit: limit.publicRead }));
 
   app
     .route('/keys')

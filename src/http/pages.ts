@@ -1,6 +1,6 @@
 // The relay's own pages: a home page, the API reference (Swagger UI, served locally), the OpenAPI
 // document as JSON, and the examples. Nothing is loaded from anywhere but the relay.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +8,13 @@ import express, { type Router } from 'express';
 import { parse } from 'yaml';
 import type { Config } from '../config.js';
 
-/** The project root, from src/http (tests) or dist/http (built). */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The project root: the nearest folder above this module with a package.json (src/ or dist/src/). */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+const ROOT = projectRoot();
 const SWAGGER_UI = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 const KEY_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
@@ -37,12 +42,14 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   const docs = read('public/docs.html');
   const spec = JSON.stringify(parse(read('api-docs/openapi.yaml')));
   const form = read('examples/form.html');
+  const drop = read('public/drop.html');
   const staticOptions = { index: false, fallthrough: true, maxAge: '1h' };
 
   const router = express.Router();
   router.get('/', (_req, res) => res.type('html').send(home));
   router.get('/favicon.ico', (_req, res) => res.status(204).end());
   router.get('/docs', (_req, res) => res.type('html').send(docs));
+  router.get('/drop', (_req, res) => res.type('html').send(drop));
   router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
   router.get('/examples/form.html', (req, res) => {
     const pub =

@@ -1,0 +1,414 @@
+// Drops end to end against a real relay: round trips, burn after read, revoke, tampering, passwords, the store, the CLI.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DROP_CHUNK_SIZE,
+  DropError,
+  dropNeedsPassword,
+  dropStatus,
+  openDrop,
+  parseDropLink,
+  revokeDrop,
+  type SendDropOptions,
+  type SentDrop,
+  sendDrop,
+} from '../sdk/drop.js';
+import { runDropCommand } from '../src/drop/cli.js';
+import { nativeCipher } from '../src/drop/native-cipher.js';
+import type { DropIo } from '../src/drop/terminal.js';
+import { type DropRelay, openDropRelay } from './drop-relay.js';
+import { tempDir } from './helpers.js';
+
+const MIB = 1_048_576;
+/** Cheap Argon2id for tests that are not about its cost. */
+const FAST_ARGON2 = { t: 1, m: 64, p: 1 };
+
+let relay: DropRelay;
+let dataDir: string;
+let work: string;
+beforeAll(async () => {
+  dataDir = await tempDir();
+  relay = await openDropRelay('sqlite', { dataDir });
+  work = await mkdtemp(join(tmpdir(), 'deadrop-drop-'));
+});
+afterAll(async () => {
+  await relay.close();
+  await rm(dataDir, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Reads a whole drop; a DropError from its stream is thrown. */
+async function fetchAll(link: string, options: Parameters<typeof openDrop>[1] = {}) {
+  const drop = await openDrop(link, options);
+  const parts: Uint8Array[] = [];
+  for await (const part of drop.body as unknown as AsyncIterable<Uint8Array>) parts.push(part);
+  return { drop, bytes: Buffer.concat(parts) };
+}
+
+const send = (bytes: Uint8Array, options: SendDropOptions = {}) =>
+  sendDrop(relay.url, new Blob([bytes as BlobPart]), { name: 'data.bin', ...options });
+
+/** The owner's raw access to a drop's parts, to play the relay that tampers with them. */
+const parts = (drop: SentDrop) => ({
+  take: async (uid: string) =>
+    new Uint8Array(await (await fetch(`${relay.url}/public/${drop.publicKey}/${uid}`)).arrayBuffer()),
+  put: (uid: string, bytes: Uint8Array) =>
+    fetch(`${relay.url}/private/${drop.privateKey}/${uid}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes as BodyInit,
+    }),
+  remove: (uid: string) => fetch(`${relay.url}/private/${drop.privateKey}/${uid}`, { method: 'DELETE' }),
+});
+
+describe('a drop round trip keeps every byte', () => {
+  const sizes: [string, number][] = [
+    ['0 bytes', 0],
+    ['1 byte', 1],
+    ['exactly one chunk', DROP_CHUNK_SIZE],
+    ['one chunk and 1 byte', DROP_CHUNK_SIZE + 1],
+    ['25 MiB', 25 * MIB],
+  ];
+  for (const [name, size] of sizes) {
+    it(`${name}: the same SHA-256 comes out, with the manifest's name, size and type`, async () => {
+      const bytes = randomBytes(size);
+      const sent = await send(bytes, { type: 'application/x-test' });
+      expect(sent.chunks).toBe(Math.max(1, Math.ceil(size / DROP_CHUNK_SIZE)));
+      const { drop, bytes: received } = await fetchAll(sent.link);
+      expect(drop).toMatchObject({
+        name: 'data.bin',
+        size,
+        type: 'application/x-test',
+        sha256: sha256(bytes),
+      });
+      expect(received.length).toBe(size);
+      expect(sha256(received)).toBe(sha256(bytes));
+    });
+  }
+
+  it('Node’s native primitives and @noble’s seal the same bytes, so a page and the CLI read each other', async () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    const aad = randomBytes(17);
+    const plain = randomBytes(100_000);
+    const sealed = nativeCipher.seal(key, nonce, aad, plain);
+    expect(Buffer.from(sealed).equals(Buffer.from(xchacha20poly1305(key, nonce, aad).encrypt(plain)))).toBe(
+      true,
+    );
+    expect(Buffer.from(nativeCipher.open(key, nonce, aad, sealed)).equals(plain)).toBe(true);
+    sealed[5] = (sealed[5] as number) ^ 1;
+    expect(() => nativeCipher.open(key, nonce, aad, sealed)).toThrow();
+
+    const bytes = randomBytes(3 * MIB);
+    const byNative = await send(bytes, { cipher: nativeCipher });
+    expect(sha256((await fetchAll(byNative.link)).bytes)).toBe(sha256(bytes));
+    const byNoble = await send(bytes);
+    expect(sha256((await fetchAll(byNoble.link, { cipher: nativeCipher })).bytes)).toBe(sha256(bytes));
+  });
+
+  it('reports progress up to the size on both sides', async () => {
+    const sentSteps: number[] = [];
+    const receivedSteps: number[] = [];
+    const sent = await send(randomBytes(2 * MIB), { onProgress: (done) => sentSteps.push(done) });
+    await fetchAll(sent.link, { onProgress: (done) => receivedSteps.push(done) });
+    expect(sentSteps.at(-1)).toBe(2 * MIB);
+    expect(receivedSteps).toEqual([DROP_CHUNK_SIZE, 2 * DROP_CHUNK_SIZE, 2 * MIB]);
+  });
+});
+
+describe('burn after read', () => {
+  it('the second fetch fails with "already fetched or expired"', async () => {
+    const sent = await send(randomBytes(1000));
+    await fetchAll(sent.link);
+    const second = await openDrop(sent.link).catch((error: unknown) => error);
+    expect(second).toBeInstanceOf(DropError);
+    expect((second as DropError).code).toBe('gone');
+    expect((second as DropError).message).toBe(
+      'This drop was already fetched or expired, or its sender revoked it.',
+    );
+  });
+
+  it('the sender sees waiting, then gone once fetched', async () => {
+    const sent = await send(randomBytes(2 * MIB));
+    const before = await dropStatus(sent);
+    expect(before.state).toBe('waiting');
+    expect(before.expiresIn).toBeGreaterThan(50);
+    const drop = await openDrop(sent.link);
+    expect((await dropStatus(sent)).state).toBe('partial');
+    await drop.body.pipeTo(new WritableStream());
+    expect(await dropStatus(sent)).toEqual({ state: 'gone', expiresIn: 0 });
+  });
+
+  it('a revoked drop is gone for the receiver, and nothing of it is left on the relay', async () => {
+    const sent = await send(randomBytes(3 * MIB), { password: 'pw', argon2: FAST_ARGON2 });
+    await revokeDrop(sent);
+    expect((await dropStatus(sent)).state).toBe('gone');
+    await expect(openDrop(sent.link, { password: 'pw' })).rejects.toMatchObject({ code: 'gone' });
+    for (const uid of ['m', 'c0', 'c1', 'c2']) {
+      expect((await fetch(`${relay.url}/private/${sent.privateKey}/${uid}`).then((r) => r.json())).ttl).toBe(
+        0,
+      );
+    }
+    expect((await fetch(`${relay.url}/public/${sent.publicKey}`)).status).toBe(404);
+  });
+});
+
+describe('a chunk that was changed is detected before anything wrong is handed on', () => {
+  /** Sends 3 chunks, lets `tamper` change them, and reads the drop: what arrived before the error, and the error. */
+  async function tampered(tamper: (drop: SentDrop, raw: ReturnType<typeof parts>) => Promise<void>) {
+    const bytes = randomBytes(3 * DROP_CHUNK_SIZE - 10);
+    const sent = await send(bytes);
+    await tamper(sent, parts(sent));
+    const drop = await openDrop(sent.link);
+    const received: Uint8Array[] = [];
+    const error = await drop.body
+      .pipeTo(new WritableStream({ write: (part) => void received.push(part) }))
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    return { error: error as DropError, received: Buffer.concat(received), bytes };
+  }
+
+  it('a flipped bit', async () => {
+    const { error, received } = await tampered(async (_drop, raw) => {
+      const chunk = await raw.take('c1');
+      chunk[1000] = (chunk[1000] as number) ^ 1;
+      await raw.put('c1', chunk);
+    });
+    expect(error).toMatchObject({
+      code: 'tampered',
+      message: expect.stringContaining('Chunk 2 of 3 does not open'),
+    });
+    expect(received.length).toBe(DROP_CHUNK_SIZE);
+  });
+
+  it('two chunks swapped', async () => {
+    const { error } = await tampered(async (_drop, raw) => {
+      const [first, second] = [await raw.take('c0'), await raw.take('c1')];
+      await raw.put('c0', second);
+      await raw.put('c1', first);
+    });
+    expect(error).toMatchObject({ code: 'tampered', message: expect.stringContaining('Chunk 1 of 3') });
+  });
+
+  it('a chunk from another drop under the same key pair position', async () => {
+    const other = await send(randomBytes(3 * DROP_CHUNK_SIZE - 10));
+    const foreign = await parts(other).take('c2');
+    const { error } = await tampered(async (_drop, raw) => {
+      await raw.put('c2', foreign);
+    });
+    expect(error).toMatchObject({ code: 'tampered', message: expect.stringContaining('Chunk 3 of 3') });
+  });
+
+  it('a missing chunk', async () => {
+    const { error } = await tampered(async (_drop, raw) => {
+      await raw.remove('c1');
+    });
+    expect(error).toMatchObject({
+      code: 'missing',
+      message: expect.stringContaining('Chunk 2 of 3 is missing'),
+    });
+  });
+
+  it('a truncated last chunk', async () => {
+    const { error, received } = await tampered(async (_drop, raw) => {
+      const chunk = await raw.take('c2');
+      await raw.put('c2', chunk.subarray(0, chunk.length - 100));
+    });
+    expect(error).toMatchObject({ code: 'tampered', message: expect.stringContaining('Chunk 3 of 3') });
+    expect(received.length).toBe(2 * DROP_CHUNK_SIZE);
+  });
+
+  it('a manifest that does not open', async () => {
+    const sent = await send(randomBytes(10));
+    const envelope = await (await fetch(`${relay.url}/public/${sent.publicKey}/m`)).json();
+    envelope.ct = `${envelope.ct.slice(0, -2)}AA`;
+    await fetch(`${relay.url}/private/${sent.privateKey}/m`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(envelope),
+    });
+    await expect(openDrop(sent.link)).rejects.toMatchObject({ code: 'tampered' });
+  });
+
+  it('a link with another key opens nothing', async () => {
+    const sent = await send(randomBytes(10));
+    const { relay: base, publicKey } = parseDropLink(sent.link);
+    const wrong = `${base}/drop#${publicKey}.${randomBytes(32).toString('base64url')}`;
+    await expect(openDrop(wrong)).rejects.toMatchObject({ code: 'tampered' });
+  });
+
+  it('links that are not drop links are refused before the relay is asked', async () => {
+    for (const link of ['https://relay.example/drop', 'https://relay.example/other#a.b', 'not a url']) {
+      expect(() => parseDropLink(link)).toThrow(DropError);
+    }
+  });
+});
+
+describe('a password', () => {
+  it('is needed, a wrong one burns nothing, and the right one opens the drop', async () => {
+    const bytes = randomBytes(5000);
+    const sent = await send(bytes, { password: 'correct horse', argon2: FAST_ARGON2 });
+    expect(await dropNeedsPassword(sent.link)).toBe(true);
+    await expect(openDrop(sent.link)).rejects.toMatchObject({ code: 'password_required' });
+    await expect(openDrop(sent.link, { password: 'wrong' })).rejects.toMatchObject({
+      code: 'wrong_password',
+    });
+    expect((await dropStatus(sent)).state).toBe('waiting');
+    expect((await fetchAll(sent.link, { password: 'correct horse' })).bytes.equals(bytes)).toBe(true);
+  });
+
+  it('a drop without one says so without burning anything', async () => {
+    const sent = await send(randomBytes(10));
+    expect(await dropNeedsPassword(sent.link)).toBe(false);
+    expect((await dropStatus(sent)).state).toBe('waiting');
+  });
+});
+
+describe("the relay's store", () => {
+  it('holds no plaintext, no key, no file name and no password, before or after the fetch', async () => {
+    const marker = Buffer.from('PLAINTEXT-MARKER-0123456789-abcdefghijklmnopqrstuvwxyz-');
+    const bytes = Buffer.concat(Array.from({ length: Math.ceil((2 * MIB) / marker.length) }, () => marker));
+    const name = 'secret-plans-for-the-heist.txt';
+    const password = 'hunter2-but-longer';
+    const sent = await send(bytes, { name, password, argon2: FAST_ARGON2 });
+    const key = parseDropLink(sent.link).key;
+    const needles = [marker.subarray(0, 24), Buffer.from(key), Buffer.from(name), Buffer.from(password)];
+
+    /** Every byte of the SQLite files, and every base64 or base64url run in them decoded. */
+    const storeBytes = async () => {
+      const files = (await readdir(dataDir)).filter((file) => file.startsWith('deadrop.sqlite'));
+      const raw = Buffer.concat(await Promise.all(files.map((file) => readFile(join(dataDir, file)))));
+      const text = raw.toString('latin1');
+      const decoded = [...text.matchAll(/[A-Za-z0-9+/_-]{16,}/g)].flatMap(([run]) =>
+        [0, 1, 2, 3].map((shift) =>
+          Buffer.from(run.slice(shift), run.includes('_') || run.includes('-') ? 'base64url' : 'base64'),
+        ),
+      );
+      return [raw, ...decoded];
+    };
+    const check = async () => {
+      const haystacks = await storeBytes();
+      expect(haystacks[0]?.length).toBeGreaterThan(2 * MIB);
+      for (const needle of needles) {
+        for (const haystack of haystacks) expect(haystack.includes(needle)).toBe(false);
+      }
+    };
+
+    await check();
+    expect((await fetchAll(sent.link, { password })).bytes.equals(bytes)).toBe(true);
+    await check();
+  });
+});
+
+/** Runs `deadrop drop <args>` in this process with captured output. */
+async function cli(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string; cwd?: string } = {},
+) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk) => out.push(String(chunk)));
+  stderr.on('data', (chunk) => err.push(String(chunk)));
+  const io: DropIo = {
+    stdin: Readable.from([options.stdin ?? '']),
+    stdout,
+    stderr,
+    env: { DEADROP_URL: relay.url, ...options.env },
+    cwd: options.cwd ?? work,
+  };
+  const code = await runDropCommand(args, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+describe('deadrop drop (CLI)', () => {
+  it('send prints only the link on stdout; get saves the file under its name, verified', async () => {
+    const bytes = randomBytes(3 * MIB + 7);
+    const dir = await mkdtemp(join(work, 'send-'));
+    await writeFile(join(dir, 'report.pdf'), bytes);
+    const sent = await cli(['send', 'report.pdf'], { cwd: dir });
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(new RegExp(`^${relay.url}/drop#[\\w-]{32}\\.[\\w-]{43}\\n$`));
+    expect(sent.stderr).toContain('Sender token');
+
+    const into = await mkdtemp(join(work, 'get-'));
+    const got = await cli(['get', sent.stdout.trim()], { cwd: into });
+    expect(got.code).toBe(0);
+    expect(got.stdout.trim()).toBe(join(into, 'report.pdf'));
+    expect(sha256(await readFile(join(into, 'report.pdf')))).toBe(sha256(bytes));
+
+    const again = await cli(['get', sent.stdout.trim(), '-o', join(into, 'second.pdf')]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(
+      'deadrop: This drop was already fetched or expired, or its sender revoked it.\n',
+    );
+    expect(await readdir(into)).toEqual(['report.pdf']);
+  });
+
+  it('get writes nothing when a chunk was tampered with, not even a part file', async () => {
+    const sent = await send(randomBytes(3 * MIB));
+    const chunk = await parts(sent).take('c2');
+    chunk[50] = (chunk[50] as number) ^ 0xff;
+    await parts(sent).put('c2', chunk);
+    const into = await mkdtemp(join(work, 'tampered-'));
+    const got = await cli(['get', sent.link, '-o', 'out.bin'], { cwd: into });
+    expect(got.code).toBe(1);
+    expect(got.stderr).toContain('Chunk 3 of 4 does not open');
+    expect(await readdir(into)).toEqual([]);
+  });
+
+  it('a password from stdin protects the drop; get reads it from $DEADROP_PASSWORD', async () => {
+    const dir = await mkdtemp(join(work, 'password-'));
+    await writeFile(join(dir, 'note.txt'), 'meet at noon');
+    const sent = await cli(['send', 'note.txt', '--password'], { cwd: dir, stdin: 'open sesame\n' });
+    expect(sent.code).toBe(0);
+    const link = sent.stdout.trim();
+    const wrong = await cli(['get', link, '-o', join(dir, 'x')], { env: { DEADROP_PASSWORD: 'nope' } });
+    expect(wrong).toMatchObject({ code: 1, stderr: expect.stringContaining('The password is wrong') });
+    const got = await cli(['get', link, '-o', join(dir, 'got.txt')], {
+      env: { DEADROP_PASSWORD: 'open sesame' },
+    });
+    expect(got.code).toBe(0);
+    expect(await readFile(join(dir, 'got.txt'), 'utf8')).toBe('meet at noon');
+  });
+
+  it('status and revoke take the sender token that send printed', async () => {
+    const dir = await mkdtemp(join(work, 'revoke-'));
+    await writeFile(join(dir, 'a.bin'), randomBytes(10));
+    const sent = await cli(['send', 'a.bin'], { cwd: dir });
+    const token = /Sender token[^:]*: (\S+)/.exec(sent.stderr)?.[1] as string;
+    expect((await cli(['status', token])).stdout).toMatch(/^Not fetched yet; it expires in \d+ s\.\n$/);
+    expect((await cli(['revoke', token])).code).toBe(0);
+    expect((await cli(['status', token])).stdout).toBe('Gone: fetched, revoked or expired.\n');
+    expect((await cli(['get', sent.stdout.trim()])).code).toBe(1);
+  });
+
+  it('explains itself, and usage errors exit 2', async () => {
+    expect(await cli(['--help'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('deadrop drop <command>'),
+    });
+    expect((await cli(['send', '--help'])).code).toBe(0);
+    expect((await cli([])).code).toBe(2);
+    expect((await cli(['launch'])).stderr).toContain('unknown drop command');
+    expect((await cli(['send'])).code).toBe(2);
+    expect((await cli(['send', 'a', '--bogus'])).code).toBe(2);
+    expect(await cli(['get', 'https://relay.example/nope'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('not a drop link'),
+    });
+    expect((await cli(['send', 'does-not-exist.bin'])).stderr).toBe(
+      `deadrop: There is no file to send at ${join(work, 'does-not-exist.bin')}.\n`,
+    );
+  });
+});
