@@ -9,6 +9,9 @@ const USAGE = `Usage: deadrop <command> [options]
 Commands:
   serve   Run the relay (settings from the environment; see .env.example)
   keys    Ask a relay for a new key pair and print it
+  worker  Run a worker that answers encrypted requests through a relay (--config worker.yml)
+  call    Send an encrypted request to a worker and print its answer
+  user    Make the user key pair a worker's auth list names (user init)
   drop    Send or fetch an encrypted file that burns after reading
 
 Run "deadrop <command> --help" for a command's options.`;
@@ -93,6 +96,9 @@ async function main(argv: string[]): Promise<number | undefined> {
     if (command === 'serve') return await serve(rest);
     if (command === 'keys') return await keys(rest);
     // The other commands load their modules only when used, so `serve` starts without them.
+    if (command === 'worker') return await (await import('./worker/cli.js')).runWorkerCommand(rest);
+    if (command === 'call') return await (await import('./worker/cli.js')).runCallCommand(rest);
+    if (command === 'user') return await (await import('./worker/cli.js')).runUserCommand(rest);
     if (command === 'drop') return await (await import('./drop/cli.js')).runDropCommand(rest);
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -1,0 +1,83 @@
+// The worker's descriptor at its private path (key-value mode), republished before the relay lets it expire.
+import { toBase64url } from '../../sdk/crypto.js';
+import type { DeadropClient } from '../../sdk/index.js';
+import { createBackoff, sleep } from './backoff.js';
+import type { EmitEvent } from './events.js';
+import type { WorkerIdentity } from './key-file.js';
+import type { Descriptor } from './protocol.js';
+
+/** The descriptor of `identity`, valid until `exp` (seconds since the epoch). */
+export function buildDescriptor(identity: WorkerIdentity, types: string[], exp: number): Descriptor {
+  return {
+    v: 1,
+    id: identity.id,
+    pk: toBase64url(identity.keys.publicKey),
+    level: identity.level,
+    counter: identity.counter,
+    types,
+    exp,
+  };
+}
+
+export interface PublisherDeps {
+  client: DeadropClient;
+  identity: WorkerIdentity;
+  types: string[];
+  reconnect: { minMs: number; maxMs: number };
+  signal: AbortSignal;
+  emit: EmitEvent;
+  now?: () => number;
+}
+
+/** The publisher's handle: `refresh()` republishes at once (after the relay came back); `stopped` ends with it. */
+export interface Publisher {
+  refresh(): void;
+  readonly stopped: Promise<void>;
+}
+
+/** A first guess of the relay's TTL (DEADROP_TTL), corrected from `?stats` after the first publish. */
+const GUESSED_TTL_SECONDS = 60;
+/** Republished at a third of the TTL: two chances to renew before the relay drops it. */
+const RENEW_FRACTION = 1 / 3;
+
+/**
+ * Publishes the descriptor with `exp` = now + the relay's TTL, reads the TTL back from `?stats` (and
+ * republishes if the guess was off), then again at a third of the TTL, and with backoff while the relay is away.
+ */
+export function startPublisher(deps: PublisherDeps): Publisher {
+  const { client, identity, signal, emit } = deps;
+  const now = deps.now ?? Date.now;
+  const backoff = createBackoff(deps.reconnect);
+  let ttl = GUESSED_TTL_SECONDS;
+  let wake = new AbortController();
+
+  const publishOnce = async () => {
+    const exp = Math.floor(now() / 1000) + ttl;
+    await client.publish(identity.relayKeys.private, buildDescriptor(identity, deps.types, exp), { signal });
+    const relayTtl = (await client.stats(identity.relayKeys.private, { signal })).publish.ttl;
+    if (relayTtl > 0 && Math.abs(relayTtl - ttl) > 2) {
+      ttl = relayTtl;
+      return publishOnce();
+    }
+    return exp;
+  };
+
+  const stopped = (async () => {
+    while (!signal.aborted) {
+      let delay: number;
+      try {
+        emit({ type: 'published', exp: await publishOnce() });
+        backoff.reset();
+        delay = ttl * 1000 * RENEW_FRACTION;
+      } catch (error) {
+        if (signal.aborted) return;
+        delay = backoff.next();
+        emit({ type: 'relay-down', during: 'publish', error: (error as Error).message, retryInMs: delay });
+      }
+      wake = new AbortController();
+      await sleep(delay, AbortSignal.any([signal, wake.signal]));
+    }
+  })();
+
+  return { refresh: () => wake.abort(), stopped };
+}

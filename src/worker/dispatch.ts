@@ -1,0 +1,79 @@
+// Routes an admitted request to its receiver, if the worker offers it and the user is granted it.
+import type { OpenedRequest } from '../../sdk/crypto.js';
+import type { UserGrant } from './config.js';
+import { isRecord } from './config-fields.js';
+import type { ExecReceiver } from './exec-receiver.js';
+import type { FsReceiver } from './fs-receiver.js';
+import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from './protocol.js';
+import { type Outcome, ok } from './receiver.js';
+import type { WolReceiver } from './wol-receiver.js';
+
+/** The receivers a worker's config enables. */
+export interface Receivers {
+  fs?: FsReceiver;
+  exec?: ExecReceiver;
+  wol?: WolReceiver;
+}
+
+/** The request types the receivers offer, for the descriptor. */
+export function offeredTypes(receivers: Receivers): string[] {
+  return [
+    ...(receivers.fs?.operations.map(REQUEST_TYPES.fs) ?? []),
+    ...(receivers.exec ? [REQUEST_TYPES.exec] : []),
+    ...(receivers.wol ? [REQUEST_TYPES.wol] : []),
+  ];
+}
+
+const forbidden = (user: UserGrant, what: string) =>
+  new WorkerError('forbidden', `The user "${user.name}" may not use ${what} on this worker.`);
+
+const field = (body: unknown, name: string): unknown => (isRecord(body) ? body[name] : undefined);
+
+async function route(request: OpenedRequest, user: UserGrant, receivers: Receivers, signal: AbortSignal) {
+  const kind = parseRequestType(request.header.typ);
+  const unsupported = new WorkerError('unsupported', `This worker does not offer ${request.header.typ}.`);
+  if (kind?.receiver === 'fs') {
+    if (!receivers.fs?.operations.includes(kind.operation)) {
+      throw new WorkerError(
+        'unsupported',
+        `This worker does not offer the file operation "${kind.operation}".`,
+      );
+    }
+    if (!user.fs.has(kind.operation)) throw forbidden(user, `the file operation "${kind.operation}"`);
+    return receivers.fs.handle(kind.operation, request.body, request.reply, signal);
+  }
+  if (kind?.receiver === 'exec') {
+    if (!receivers.exec) throw unsupported;
+    const name = field(request.body, 'name');
+    if (typeof name !== 'string' || !user.exec.has(name))
+      throw forbidden(user, `the command ${JSON.stringify(name)}`);
+    return ok(await receivers.exec.run(name, field(request.body, 'params'), signal));
+  }
+  if (kind?.receiver === 'wol') {
+    if (!receivers.wol) throw unsupported;
+    const target = field(request.body, 'target');
+    if (typeof target !== 'string' || !user.wol.has(target))
+      throw forbidden(user, `the target ${JSON.stringify(target)}`);
+    return ok(await receivers.wol.wake(target));
+  }
+  throw unsupported;
+}
+
+/**
+ * Carries out an admitted request. Every failure becomes an answer: a WorkerError with its code and
+ * sentence, anything else a bare "failed" (reported through `onError`), so that nothing local leaks.
+ */
+export async function carryOut(
+  request: OpenedRequest,
+  user: UserGrant,
+  receivers: Receivers,
+  signal: AbortSignal,
+  onError: (error: unknown) => void,
+): Promise<Outcome> {
+  try {
+    return await route(request, user, receivers, signal);
+  } catch (error) {
+    if (!(error instanceof WorkerError)) onError(error);
+    return { answer: answerOfError(error) };
+  }
+}
