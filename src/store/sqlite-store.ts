@@ -21,6 +21,28 @@ export async function openSqliteStore(dataDir: string): Promise<Store> {
   await purgeExpired();
   const timer = setInterval(purgeExpired, PURGE_INTERVAL_MS);
   timer.unref();
+  // @keyv/sqlite writes each row of setMany in a statement of its own and reads rows before deleting
+  // them; Keyv uses an adapter's own setMany/deleteMany when it has them, so these make one statement
+  // (one commit) of a post's item and bookkeeping, and of a drain's deletes.
+  Object.assign(sqlite, {
+    setMany: async (entries: { key: string; value: string }[]) => {
+      if (entries.length === 0) return [];
+      const rows = entries.map(() => '(?, ?)').join(', ');
+      await sqlite.query(
+        `INSERT INTO keyv (key, value) VALUES ${rows} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+        ...entries.flatMap(({ key, value }) => [key, value]),
+      );
+      return entries.map(() => true);
+    },
+    deleteMany: async (keys: string[]) => {
+      if (keys.length === 0) return true;
+      await sqlite.query(
+        'DELETE FROM keyv WHERE key IN (SELECT value FROM json_each(?))',
+        JSON.stringify(keys),
+      );
+      return true;
+    },
+  });
   const kv = new Keyv({ store: sqlite, useKeyPrefix: false, throwOnErrors: true });
   kv.on('error', () => {}); // failures are thrown to the caller (throwOnErrors); the event adds nothing
   return createKeyvStore(kv, async () => {
