@@ -40,6 +40,8 @@ export interface RelayStats {
 export type Relay = ReturnType<typeof createRelay>;
 
 const seconds = (ms: number) => Math.ceil(ms / 1000);
+/** A quiet stream looks at the store this often anyway (and setTimeout cannot wait a TTL of weeks). */
+const STREAM_IDLE_CHECK_MS = 60_000;
 
 /** Builds the relay's operations; values are JSON text, keys are checked before anything is touched. */
 export function createRelay({ store, keyring, limits, notifier, webhooks, hooks }: RelayDeps) {
@@ -78,6 +80,8 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
     try {
       const deadline = Date.now() + wait.waitMs;
       for (;;) {
+        // A client that left must not take data it will never receive.
+        if (wait.signal.aborted) return undefined;
         wake.reset();
         const found = await attempt();
         if (found !== undefined || wait.signal.aborted || Date.now() >= deadline) return found;
@@ -170,7 +174,7 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
             wake.reset();
             const moved = await store.moveToLog(pub, limits.ttlMs, limits.maxQueue);
             if (moved.length > 0) yield moved;
-            else await wake.wait(limits.ttlMs, signal);
+            else await wake.wait(STREAM_IDLE_CHECK_MS, signal);
           }
         } finally {
           unsubscribe();

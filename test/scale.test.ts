@@ -9,7 +9,15 @@ import { createApp } from '../src/http/app.js';
 import { createKeyring } from '../src/keys.js';
 import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
 import { withStoreErrors } from '../src/store/store.js';
-import { openTestRelay, randomSecret, silentLogger, tempDir, testConfig, waitFor } from './helpers.js';
+import {
+  openTestRelay,
+  openTestStore,
+  randomSecret,
+  silentLogger,
+  tempDir,
+  testConfig,
+  waitFor,
+} from './helpers.js';
 
 async function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; server: Server }> {
   const server = createServer(app);
@@ -109,6 +117,23 @@ describe('SQLite across a restart', () => {
       expect((await second.agent.get(`/public/${keys.public}/u`).expect(200)).body).toEqual({ field: 3 });
       await second.dispose();
     } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('one relay per SQLite data dir', () => {
+  it('refuses a second store on a data dir that another one holds, keeping the first intact', async () => {
+    const dataDir = await tempDir();
+    const first = await openTestStore('sqlite', dataDir);
+    try {
+      await first.store.appendToQueue('k'.repeat(32), '1', 60_000, 10);
+      await expect(openTestStore('sqlite', dataDir)).rejects.toThrow(
+        /Only one relay process may use a data dir/,
+      );
+      expect(await first.store.drainQueue('k'.repeat(32))).toEqual(['1']);
+    } finally {
+      await first.dispose();
       await rm(dataDir, { recursive: true, force: true });
     }
   });

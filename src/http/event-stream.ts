@@ -1,5 +1,6 @@
 // Server-sent events for the aggregator: each queued item is one event, consumed as it is sent, with an
 // id the client's Last-Event-ID resumes from (DESIGN §5).
+import { once } from 'node:events';
 import type { Request, Response } from 'express';
 import { errors } from '../errors.js';
 import type { Relay } from '../relay.js';
@@ -47,10 +48,8 @@ export async function serveEventStream(
   try {
     for await (const batch of batches) {
       if (!res.write(batch.map(eventOf).join(''))) {
-        await new Promise<void>((resolve) => {
-          res.once('drain', resolve);
-          controller.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        // With the signal, `once` removes its listeners whichever comes first.
+        await once(res, 'drain', { signal: controller.signal }).catch(() => {});
       }
     }
   } finally {

@@ -2,6 +2,7 @@
 // pub/sub, across every instance sharing the store (DESIGN §5). Nothing here polls.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { errors } from '../errors.js';
 import type { RedisClient } from '../store/redis-store.js';
 
 /** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
@@ -88,7 +89,7 @@ export function createRedisNotifier(client: RedisClient, logger: Logger): Notifi
       } catch (error) {
         subscribed.delete(channel);
         remove();
-        throw error;
+        throw errors.storeUnavailable(error);
       }
       return () => {
         remove();

@@ -116,7 +116,8 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
 
   const store: Store = {
     appendUnlessHooked: async (pub, item, ttlMs, max) => {
-      const hook = await cachedRead(hooks, storeKeys(pub).hook);
+      const key = storeKeys(pub).hook;
+      const hook = await lock(key, () => cachedRead(hooks, key));
       return hook === undefined ? store.appendToQueue(pub, item, ttlMs, max) : { hook };
     },
 
@@ -140,12 +141,16 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
       return lock(queue, () => takeAll(queue));
     },
 
-    queueStats: async (pub) => {
+    queueStats: (pub) => {
       const { queue } = storeKeys(pub);
-      const meta = await cachedRead(metas, queue);
-      if (!meta) return { count: 0, ttlMs: 0 };
-      const count = meta.tail - (await firstLive(queue, meta));
-      return { count, ttlMs: count > 0 ? await remainingMs(queue) : 0 };
+      // Under the lock, like every read that may fill the cache: a read that overtook a write would
+      // leave stale bookkeeping there.
+      return lock(queue, async () => {
+        const meta = await cachedRead(metas, queue);
+        if (!meta) return { count: 0, ttlMs: 0 };
+        const count = meta.tail - (await firstLive(queue, meta));
+        return { count, ttlMs: count > 0 ? await remainingMs(queue) : 0 };
+      });
     },
 
     publishValue: (pub, value, ttlMs) => {
@@ -254,21 +259,28 @@ export function createKeyvStore(kv: Keyv, close: () => Promise<void> = async () 
       });
     },
 
-    setHook: async (pub, record, ttlMs) => {
+    setHook: (pub, record, ttlMs) => {
       const key = storeKeys(pub).hook;
-      await kv.set(key, record, ttlMs);
-      hooks.set(key, record, now() + ttlMs);
+      return lock(key, async () => {
+        await kv.set(key, record, ttlMs);
+        hooks.set(key, record, now() + ttlMs);
+      });
     },
 
-    getHook: (pub) => cachedRead(hooks, storeKeys(pub).hook),
-
-    deleteHook: async (pub) => {
+    getHook: (pub) => {
       const key = storeKeys(pub).hook;
-      // Most private reads forget a webhook that was never there: that costs no write.
-      const known = hooks.get(key);
-      if (known && known.value === undefined) return;
-      await kv.delete(key);
-      hooks.set(key, undefined, now() + ABSENT_TTL_MS);
+      return lock(key, () => cachedRead(hooks, key));
+    },
+
+    deleteHook: (pub) => {
+      const key = storeKeys(pub).hook;
+      return lock(key, async () => {
+        // Most private reads forget a webhook that was never there: that costs no write.
+        const known = hooks.get(key);
+        if (known && known.value === undefined) return;
+        await kv.delete(key);
+        hooks.set(key, undefined, now() + ABSENT_TTL_MS);
+      });
     },
 
     close,

@@ -12,10 +12,25 @@ const PURGE_INTERVAL_MS = 10 * 60_000;
 /** The embedded default: one SQLite file in `dataDir`, so a restart loses nothing. */
 export async function openSqliteStore(dataDir: string): Promise<Store> {
   await mkdir(dataDir, { recursive: true });
-  const sqlite = new KeyvSqlite({ uri: `sqlite://${join(dataDir, 'deadrop.sqlite')}`, busyTimeout: 5000 });
-  // WAL with synchronous=NORMAL: a commit costs no fsync, and a power cut loses at most the last moments.
-  await sqlite.query('PRAGMA journal_mode=WAL');
-  await sqlite.query('PRAGMA synchronous=NORMAL');
+  const file = join(dataDir, 'deadrop.sqlite');
+  const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
+  sqlite.on('error', () => {}); // a failed open rejects the queries below, which say what happened
+  try {
+    // One process owns the data (the queue's atomicity and the record caches rely on it): the first
+    // write takes an exclusive lock that a second relay on the same data dir cannot get.
+    await sqlite.query('PRAGMA locking_mode=EXCLUSIVE');
+    // WAL with synchronous=NORMAL: a commit costs no fsync, and a power cut loses at most the last moments.
+    await sqlite.query('PRAGMA journal_mode=WAL');
+    await sqlite.query('PRAGMA synchronous=NORMAL');
+    await sqlite.query('BEGIN IMMEDIATE');
+    await sqlite.query('COMMIT');
+  } catch (error) {
+    await sqlite.disconnect().catch(() => {});
+    throw new Error(
+      `Cannot open ${file}: ${(error as Error).message}. Only one relay process may use a data dir (DEADROP_DATA_DIR); run more instances on the Redis store.`,
+      { cause: error },
+    );
+  }
   const purgeExpired = () =>
     sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ?", Date.now()).catch(() => {});
   await purgeExpired();
