@@ -18,6 +18,7 @@ import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog } from './logging.js';
 import { createPagesRouter } from './pages.js';
 import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
+import { clientGone, singleQuery, waitMs } from './query.js';
 import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
@@ -33,33 +34,6 @@ export interface AppDeps {
   notifier?: Notifier;
   /** Outgoing webhooks; built from the config by default. */
   webhooks?: WebhookSender;
-}
-
-/** `?<name>=` as one string, or undefined; repeated parameters are a 400. */
-function singleQuery(query: express.Request['query'], name: string): string | undefined {
-  const value = query[name];
-  if (value === undefined || typeof value === 'string') return value;
-  throw errors.badQuery(`Give "${name}" once.`);
-}
-
-const MAX_WAIT_SECONDS = 60;
-
-/** `?wait=<seconds>` (0–60, fractions allowed) in milliseconds. */
-function waitMs(query: express.Request['query']): number {
-  const raw = singleQuery(query, 'wait');
-  if (raw === undefined) return 0;
-  const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(seconds <= MAX_WAIT_SECONDS)) {
-    throw errors.badQuery(`"wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
-  }
-  return Math.round(seconds * 1000);
-}
-
-/** An AbortSignal that fires when the client goes away before its answer is complete. */
-function clientGone(res: express.Response): AbortSignal {
-  const controller = new AbortController();
-  res.on('close', () => controller.abort());
-  return controller.signal;
 }
 
 /** What the app holds that a shutdown must close: pipes still waiting. */

@@ -1,11 +1,12 @@
 // One-to-one blobs: application/octet-stream bodies up to DEADROP_BLOB_LIMIT, within DEADROP_KEY_QUOTA per key pair.
 import { parse as parseContentType } from 'content-type';
-import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { errors, type RelayError } from '../errors.js';
 import { createKeyring } from '../keys.js';
 import type { Relay } from '../relay.js';
 import { createBlobLedger, decodeBlob, encodeBlob } from '../store/blob-store.js';
 import type { Store } from '../store/store.js';
+import { clientGone, waitMs } from './query.js';
 import { sendDone } from './redirects.js';
 
 /** The settings of blobs (DEADROP_BLOB_LIMIT, DEADROP_KEY_QUOTA), in bytes; a blob limit of 0 turns blobs off. */
@@ -25,7 +26,6 @@ export interface BlobRouterDeps {
 }
 
 const UID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/; // as in relay.ts, checked before the body is read
-const MAX_WAIT_SECONDS = 60;
 
 const isBlobRequest = (req: Request): boolean => {
   const header = req.headers['content-type'];
@@ -36,23 +36,6 @@ const isBlobRequest = (req: Request): boolean => {
     return false;
   }
 };
-
-/** `?wait=<seconds>` in milliseconds, as the JSON route reads it. */
-function waitMs(req: Request): number {
-  const raw = req.query.wait;
-  if (raw === undefined) return 0;
-  const seconds = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(seconds <= MAX_WAIT_SECONDS)) {
-    throw errors.badQuery(`"wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
-  }
-  return Math.round(seconds * 1000);
-}
-
-function clientGone(res: Response): AbortSignal {
-  const controller = new AbortController();
-  res.on('close', () => controller.abort());
-  return controller.signal;
-}
 
 /** Maps body-parser's failures (by their documented `type`) to the catalog. */
 function readError(error: { type?: string; length?: number; message?: string }, limit: number): RelayError {
@@ -124,7 +107,7 @@ export function createBlobRouter({ config, relay, store, secret, readLimit }: Bl
       return;
     }
     const { key, uid } = req.params as { key: string; uid: string };
-    const value = await relay.takeField(key, uid, { waitMs: waitMs(req), signal: clientGone(res) });
+    const value = await relay.takeField(key, uid, { waitMs: waitMs(req.query), signal: clientGone(res) });
     const blob = decodeBlob(value);
     if (!blob) {
       res.type('application/json').send(value);
