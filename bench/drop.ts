@@ -22,6 +22,7 @@ import { createRelay } from '../src/relay.js';
 import { openBackend } from '../src/store/open-store.js';
 import { createHookSealer } from '../src/webhooks/hook-record.js';
 import { startChild, stopAllChildren } from './children.js';
+import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const SELF = fileURLToPath(import.meta.url);
@@ -194,16 +195,7 @@ async function peakRelayRss(url: string, work: () => Promise<void>): Promise<num
 const mb = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
 const mib = (kib: number) => (kib / 1024).toFixed(0);
 
-function printTable(rows: string[][]): void {
-  const header = ['measure', 'plain POST/GET', 'drop (CLI)', 'ratio', 'target', 'verdict'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
-  for (const row of rows) console.log(line(row));
-}
+const HEADER = ['measure', 'plain POST/GET', 'drop (CLI)', 'ratio', 'target', 'verdict'];
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'deadrop-bench-drop-'));
@@ -256,7 +248,7 @@ async function main(): Promise<void> {
 
     const ratio = best.dropBoth / best.plainBoth;
     const size = `${FILE_BYTES / MIB} MiB`;
-    printTable([
+    printTable(HEADER, [
       [
         `${size} send, MB/s`,
         best.plainSend.toFixed(0),

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, type Dispatcher, request } from 'undici';
 import { createKeyring } from '../src/keys.js';
 import { type Child, startChild, stopAllChildren } from './children.js';
+import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MIB = 1024 * 1024;
@@ -146,16 +147,7 @@ async function measureTransfers(relay: Relay, seconds: number): Promise<{ perSec
 
 const mib = (bytes: number) => bytes / MIB;
 
-function printTable(rows: string[][]): void {
-  const header = ['measure', 'baseline', 'relay', 'ratio', 'target', 'verdict'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
-  for (const row of rows) console.log(line(row));
-}
+const HEADER = ['measure', 'baseline', 'relay', 'ratio', 'target', 'verdict'];
 
 async function main(): Promise<void> {
   const tsx = ['--import', 'tsx'];
@@ -228,7 +220,7 @@ async function main(): Promise<void> {
   const relayGrowth = mib(peakRss.relay - rssBefore.relay);
   const transferRatio = best.relayPerSec / best.basePerSec;
   const verdict = (pass: boolean) => (pass ? 'PASS' : 'BELOW');
-  printTable([
+  printTable(HEADER, [
     [
       `1 GiB stream, MB/s (best of ${ROUNDS})`,
       best.baseMbPerSec.toFixed(0),

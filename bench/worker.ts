@@ -21,6 +21,7 @@ import { runWorkerCommand } from '../src/worker/cli.js';
 import { FILE_CHUNK_BYTES, STREAM_BUFFER_BYTES } from '../src/worker/frames.js';
 import { REQUEST_TYPES } from '../src/worker/protocol.js';
 import { startChild, stopAllChildren } from './children.js';
+import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const SELF = fileURLToPath(import.meta.url);
@@ -117,16 +118,7 @@ process.on('exit', () => {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
-function printTable(rows: string[][]): void {
-  const header = ['measure', 'baseline', 'worker', 'ratio', 'target', 'verdict'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
-  for (const row of rows) console.log(line(row));
-}
+const HEADER = ['measure', 'baseline', 'worker', 'ratio', 'target', 'verdict'];
 
 async function main(): Promise<void> {
   const deadline = AbortSignal.timeout(LIMIT_MS);
@@ -215,7 +207,7 @@ async function main(): Promise<void> {
 
     const ratio = best.worker / best.pipe;
     const verdict = (pass: boolean) => (pass ? 'PASS' : 'BELOW');
-    printTable([
+    printTable(HEADER, [
       [
         `round trip p50, ms (${REQUESTS} requests)`,
         '-',
