@@ -1,4 +1,4 @@
-// Bundles the SDK for pages served by the relay (dist/public/) and prints the relay client's gzipped size.
+// Bundles the SDK and the drop page's script for pages served by the relay (dist/public/) and prints the relay client's gzipped size.
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
@@ -10,6 +10,8 @@ const bundles = [
   { entry: 'sdk/index.ts', out: 'dist/public/deadrop.js' },
   // noble is bundled in, so that a page needs this one file for the worker's encryption.
   { entry: 'sdk/crypto.ts', out: 'dist/public/deadrop-crypto.js' },
+  // The /drop page's script: drops with the relay client and noble.
+  { entry: 'sdk/drop.ts', out: 'dist/public/drop.js' },
 ];
 
 for (const { entry, out } of bundles) {

@@ -26,7 +26,7 @@ export async function openDropRelay(
     onRequest?: (req: express.Request) => void;
   } = {},
 ): Promise<DropRelay> {
-  if (options.page) execFileSync('node', ['scripts/build-drop.mjs'], { stdio: 'ignore' });
+  if (options.page) execFileSync('node', ['scripts/build-sdk.mjs'], { stdio: 'ignore' });
   const relay = await openTestRelay(kind, {
     dataDir: options.dataDir,
     config: {
