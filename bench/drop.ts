@@ -8,19 +8,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import cors from 'cors';
-import express, { type ErrorRequestHandler } from 'express';
+import express from 'express';
 import { pino } from 'pino';
 import { DROP_CHUNK_SIZE } from '../sdk/drop.js';
+import { openBackend } from '../src/backend/open-backend.js';
+import { composeRelay } from '../src/compose.js';
 import { loadConfig } from '../src/config.js';
 import { runDropCommand } from '../src/drop/cli.js';
-import { createApp } from '../src/http/app.js';
-import { createBlobRouter } from '../src/http/blob-routes.js';
-import { readRedirects } from '../src/http/redirects.js';
-import { createKeyring } from '../src/keys.js';
-import { createRelay } from '../src/relay.js';
-import { openBackend } from '../src/store/open-store.js';
-import { createHookSealer } from '../src/webhooks/hook-record.js';
 import { startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
 
@@ -40,46 +34,25 @@ const RSS_MARK = 'BENCH_MAXRSS_KIB=';
 
 // ---- child modes: `tsx bench/drop.ts relay|cli|baseline …` ----
 
-/** The relay under test: SQLite, rate limits off, the blob router in front as app.ts mounts it, and /rss. */
+/** The relay under test: SQLite, rate limits off, the blob limits of the bench, and /rss. */
 async function serveRelay(): Promise<void> {
-  const env = { ...process.env, DEADROP_RATE_LIMIT: '0', LOG_LEVEL: 'silent', DEADROP_STORE: 'sqlite' };
+  const env = {
+    ...process.env,
+    DEADROP_RATE_LIMIT: '0',
+    LOG_LEVEL: 'silent',
+    DEADROP_STORE: 'sqlite',
+    DEADROP_BLOB_LIMIT: String(BLOB_LIMIT),
+  };
   const config = loadConfig(env);
-  const secret = config.secret as string;
   const logger = pino({ level: 'silent' });
   const backend = await openBackend(config, logger);
-  const app = createApp({ config, ...backend, secret, logger });
-  const relay = createRelay({
-    store: backend.store,
-    keyring: createKeyring(secret),
-    limits: {
-      ttlMs: config.ttlSeconds * 1000,
-      maxQueue: config.maxQueue,
-      maxFields: config.maxFields,
-      hookTtlMs: 1,
-    },
-    notifier: backend.notifier,
-    webhooks: { check: async (url) => url, deliver: async () => false },
-    hooks: createHookSealer(secret),
-  });
-  const renderErrors: ErrorRequestHandler = (error, _req, res, next) => {
-    if (res.headersSent) return next(error);
-    res.status(error.statusCode ?? 500).json(error.toJSON?.() ?? {});
-  };
+  const { app } = composeRelay({ config, backend, secret: config.secret as string, logger });
   const outer = express();
   outer.set('etag', false);
   outer.get('/rss', (_req, res) => {
     res.json({ rss: process.memoryUsage.rss() });
   });
-  outer.use(cors(), readRedirects);
-  outer.use(
-    createBlobRouter({
-      config: { blobLimit: BLOB_LIMIT, keyQuota: Number(process.env.BENCH_KEY_QUOTA) },
-      relay,
-      store: backend.store,
-      secret,
-    }),
-  );
-  outer.use(app, renderErrors);
+  outer.use(app);
   createServer({ requestTimeout: 0 }, outer).listen(Number(process.env.PORT), '127.0.0.1');
 }
 
@@ -212,7 +185,7 @@ async function main(): Promise<void> {
         DEADROP_DATA_DIR: join(work, 'data'),
         DEADROP_SECRET: randomBytes(24).toString('base64url'),
         // One drop must fit in one key pair: the default 64 MiB quota is for everyday relays.
-        BENCH_KEY_QUOTA: String(FILE_BYTES * 2),
+        DEADROP_KEY_QUOTA: String(FILE_BYTES * 2),
         DEADROP_MAX_FIELDS: String(Math.max(1000, Math.ceil(FILE_BYTES / DROP_CHUNK_SIZE) + 1)),
       },
       '/rss',

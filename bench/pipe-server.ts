@@ -2,15 +2,21 @@
 import { createServer } from 'node:http';
 import express, { type ErrorRequestHandler } from 'express';
 import { pino } from 'pino';
+import { openBackend } from '../src/backend/open-backend.js';
+import { composeRelay } from '../src/compose.js';
 import { loadConfig } from '../src/config.js';
 import { createPipeRouter } from '../src/http/pipe-routes.js';
 
 const config = loadConfig({ DEADROP_STORE: 'memory', DEADROP_SECRET: process.env.BENCH_SECRET });
-const router = createPipeRouter({
+const logger = pino({ level: 'silent' });
+const { relay } = composeRelay({
   config,
+  backend: await openBackend(config, logger),
   secret: config.secret as string,
-  logger: pino({ level: 'silent' }),
+  logger,
 });
+const router = createPipeRouter({ config, relay, logger });
+
 const renderErrors: ErrorRequestHandler = (error, _req, res, next) => {
   if (res.headersSent) {
     next(error);

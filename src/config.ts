@@ -39,6 +39,8 @@ export interface Config {
 
   /** Seconds between SSE heartbeat comments, so proxies do not close a quiet stream. */
   readonly sseHeartbeatSeconds: number;
+  /** Seconds an item sent on an event stream stays for a reconnecting client (unless acknowledged sooner). */
+  readonly sseResumeSeconds: number;
 
   readonly headersTimeoutMs: number;
   /** Time to receive a whole request; 0 (the default) leaves it to the body limit, so pipes may run long. */
@@ -86,6 +88,11 @@ const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 /** Below the 30–60 s idle timeouts of common proxies and load balancers. */
 const DEFAULT_SSE_HEARTBEAT_SECONDS = 15;
+/**
+ * Five minutes: a dropped phone or laptop connection reconnects well within it, and a delivered item
+ * does not wait out its whole TTL in the store (EventSource acknowledges with Last-Event-ID anyway).
+ */
+const DEFAULT_SSE_RESUME_SECONDS = 300;
 /** Securelay's pipe defaults: a redirect URL lives 60 s, at most 5 wait per key and method. */
 const DEFAULT_PIPE_TTL_SECONDS = 60;
 const DEFAULT_PIPE_MAX = 5;
@@ -208,6 +215,13 @@ export function loadConfig(env: Env): Config {
       DEFAULT_SSE_HEARTBEAT_SECONDS,
       1,
       3600,
+      'a number of seconds',
+    ),
+    sseResumeSeconds: integer(
+      'DEADROP_SSE_RESUME',
+      DEFAULT_SSE_RESUME_SECONDS,
+      1,
+      86_400,
       'a number of seconds',
     ),
     headersTimeoutMs: integer(

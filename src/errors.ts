@@ -133,6 +133,12 @@ export const errors = {
       'fields_full',
       `This key holds ${max} one-to-one values, the limit (DEADROP_MAX_FIELDS); wait until some are read or expire.`,
     ),
+  storeFull: () =>
+    new RelayError(
+      507,
+      'store_full',
+      'The relay has no room for more data right now (DEADROP_STORE_MAX); try again once some is read or expires.',
+    ),
   storeUnavailable: (cause?: unknown) =>
     new RelayError(503, 'store_unavailable', 'The store is unreachable; try again shortly.', { cause }),
 } as const;

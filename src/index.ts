@@ -1,8 +1,8 @@
 // Serverless entry (vercel.json): the app as a default export, on the Redis store (README: Serverless).
+import { openBackend } from './backend/open-backend.js';
+import { composeRelay } from './compose.js';
 import { loadConfig } from './config.js';
-import { createApp } from './http/app.js';
 import { createLogger } from './server.js';
-import { openBackend } from './store/open-store.js';
 
 const config = loadConfig(process.env);
 if (config.store !== 'redis' || config.secret === undefined) {
@@ -11,4 +11,4 @@ if (config.store !== 'redis' || config.secret === undefined) {
 const logger = createLogger(config.logLevel);
 const backend = await openBackend(config, logger);
 
-export default createApp({ config, ...backend, secret: config.secret, logger });
+export default composeRelay({ config, backend, secret: config.secret, logger }).app;

@@ -1,9 +1,12 @@
-// The relay's modes (Securelay): aggregator, key-value and one-to-one, on key pairs checked by the keyring.
+// The relay core (Securelay): aggregator, key-value, one-to-one and pipe pairing on key pairs checked by
+// one keyring. It owns every key-pair rule; the HTTP layer only maps requests to these operations.
+import type { Backend } from './backend/open-backend.js';
 import { errors } from './errors.js';
 import type { KeyInfo, KeyPair, Keyring } from './keys.js';
-import type { Notifier, Topic } from './live/notifier.js';
 import { createWake } from './live/wake.js';
-import type { LogEntry, Store } from './store/store.js';
+import { type PipeMethod, pipeSideOf } from './pipe/sides.js';
+import type { PipeTicket } from './pipe/token-registry.js';
+import type { FieldValue, LogEntry, WriteResult } from './store/store.js';
 import type { HookSealer } from './webhooks/hook-record.js';
 import type { WebhookSender } from './webhooks/webhook-sender.js';
 
@@ -14,6 +17,10 @@ export interface RelayLimits {
   maxQueue: number;
   maxFields: number;
   hookTtlMs: number;
+  /** Bytes of blobs one key pair may hold (DEADROP_KEY_QUOTA). */
+  keyQuota: number;
+  /** How long items sent on an event stream stay for a reconnecting client (DEADROP_SSE_RESUME). */
+  resumeMs: number;
 }
 
 /** How long a read may wait for data, and when to stop because the client left. */
@@ -22,11 +29,15 @@ export interface WaitOptions {
   signal: AbortSignal;
 }
 
+/** `?hook=` of a private GET: a URL registers it, undefined forgets it (Securelay). */
+export interface HookRule {
+  hook: string | undefined;
+}
+
 export interface RelayDeps {
-  store: Store;
+  backend: Pick<Backend, 'store' | 'notifier' | 'pipes'>;
   keyring: Keyring;
   limits: RelayLimits;
-  notifier: Notifier;
   webhooks: Pick<WebhookSender, 'check' | 'deliver'>;
   hooks: HookSealer;
 }
@@ -42,9 +53,13 @@ export type Relay = ReturnType<typeof createRelay>;
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 /** A quiet stream looks at the store this often anyway (and setTimeout cannot wait a TTL of weeks). */
 const STREAM_IDLE_CHECK_MS = 60_000;
+const noWait: WaitOptions = { waitMs: 0, signal: AbortSignal.abort() };
 
-/** Builds the relay's operations; values are JSON text, keys are checked before anything is touched. */
-export function createRelay({ store, keyring, limits, notifier, webhooks, hooks }: RelayDeps) {
+/** Builds the relay's operations; values are JSON text or blob bytes, keys are checked before anything is touched. */
+export function createRelay({ backend, keyring, limits, webhooks, hooks }: RelayDeps) {
+  const { store, notifier, pipes } = backend;
+  const fieldLimits = { maxFields: limits.maxFields, blobQuota: limits.keyQuota };
+
   const publicKey = (key: string): string => {
     const info = keyring.inspect(key);
     if (!info) throw errors.forgedKey();
@@ -62,6 +77,20 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
     if (!UID_PATTERN.test(uid)) throw errors.badUid();
     return uid;
   };
+  /** Throws the catalogued error for a refused write. */
+  const mustStore = (result: WriteResult, size = 0): void => {
+    if (result === 'stored') return;
+    switch (result.refused) {
+      case 'queue_full':
+        throw errors.queueFull(limits.maxQueue);
+      case 'fields_full':
+        throw errors.fieldsFull(limits.maxFields);
+      case 'quota_full':
+        throw errors.keyQuotaFull(limits.keyQuota, result.used, size);
+      case 'store_full':
+        throw errors.storeFull();
+    }
+  };
 
   /**
    * Tries `attempt` until it yields something, waking on each notification of `topic` until the wait
@@ -69,7 +98,7 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
    */
   const untilFound = async <T>(
     pub: string,
-    topic: Topic,
+    topic: 'queue' | `field:${string}`,
     attempt: () => Promise<T | undefined>,
     wait: WaitOptions,
   ) => {
@@ -91,7 +120,25 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
       unsubscribe();
     }
   };
-  const noWait: WaitOptions = { waitMs: 0, signal: AbortSignal.abort() };
+
+  const registerHook = async (key: string, pub: string, url: string) => {
+    const checked = await webhooks.check(url);
+    await store.setHook(pub, hooks.seal({ url: checked, signingKey: key }), limits.hookTtlMs);
+  };
+  /**
+   * Every private GET re-registers its webhook or, without one, forgets it (Securelay). Forgetting runs
+   * beside the read; its failure must not lose what the read took.
+   */
+  const withHookRule = async <T>(key: string, { hook }: HookRule, read: (pub: string) => Promise<T>) => {
+    const pub = ownedBy(key);
+    if (hook !== undefined) await registerHook(key, pub, hook);
+    const forgetting = hook === undefined ? store.deleteHook(pub).catch(() => {}) : undefined;
+    try {
+      return await read(pub);
+    } finally {
+      await forgetting;
+    }
+  };
 
   return {
     id: keyring.id,
@@ -111,89 +158,80 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
      */
     async postToQueue(key: string, item: string): Promise<{ webhook: boolean }> {
       const pub = publicKey(key);
-      let queued = await store.appendUnlessHooked(pub, item, limits.ttlMs, limits.maxQueue);
-      if (typeof queued === 'object') {
-        const hook = hooks.open(queued.hook);
+      let result = await store.appendUnlessHooked(pub, item, limits.ttlMs, limits.maxQueue);
+      if (typeof result === 'object' && 'hook' in result) {
+        const hook = hooks.open(result.hook);
         if (hook && (await webhooks.deliver(hook.url, item, hook.signingKey))) return { webhook: true };
         await store.deleteHook(pub);
-        queued = await store.appendToQueue(pub, item, limits.ttlMs, limits.maxQueue);
+        result = await store.appendToQueue(pub, item, limits.ttlMs, limits.maxQueue);
       }
-      if (!queued) throw errors.queueFull(limits.maxQueue);
+      mustStore(result);
       void notifier.notify(pub, 'queue'); // the answer need not wait for the wake-up to be sent
       return { webhook: false };
     },
 
-    /** Remembers the webhook for public posts (checked now: a refused URL is a 400), or forgets it. */
-    async registerHook(key: string, url: string | undefined): Promise<void> {
-      const pub = ownedBy(key);
-      if (url === undefined) {
-        await store.deleteHook(pub);
-        return;
-      }
-      const checked = await webhooks.check(url);
-      await store.setHook(pub, hooks.seal({ url: checked, signingKey: key }), limits.hookTtlMs);
-    },
-
     /** Aggregator: the owner takes every queued item at once, waiting for one if asked to. */
-    async drainQueue(key: string, wait: WaitOptions = noWait): Promise<string[]> {
-      const pub = ownedBy(key);
-      const items = await untilFound(
-        pub,
-        'queue',
-        async () => {
-          const drained = await store.drainQueue(pub);
-          return drained.length > 0 ? drained : undefined;
-        },
-        wait,
-      );
-      if (!items) throw errors.nothingQueued();
-      return items;
-    },
+    drainQueue: (key: string, rule: HookRule, wait: WaitOptions = noWait): Promise<string[]> =>
+      withHookRule(key, rule, async (pub) => {
+        const items = await untilFound(
+          pub,
+          'queue',
+          async () => {
+            const drained = await store.drainQueue(pub);
+            return drained.length > 0 ? drained : undefined;
+          },
+          wait,
+        );
+        if (!items) throw errors.nothingQueued();
+        return items;
+      }),
 
     /**
      * Aggregator, live (SSE): checks the key and listens, then yields queued items as they arrive, each
-     * consumed as it is yielded, until `signal` aborts. Entries keep their ids in the delivery log for a
-     * while, so a client reconnecting with the last id it got (`resumeAfter`) first receives what it
-     * missed, and nothing twice. The caller must iterate the result: that ends the listening.
+     * consumed as it is yielded, until `signal` aborts. Sent items stay in the delivery log for the
+     * resume window (or until acknowledged), so a client reconnecting with the last id it got
+     * (`resumeAfter`) first receives what it missed, and nothing twice. The caller must iterate the
+     * result: that ends the listening.
      */
-    async openQueueStream(
+    openQueueStream: (
       key: string,
+      rule: HookRule,
       resumeAfter: number | undefined,
       signal: AbortSignal,
-    ): Promise<AsyncGenerator<LogEntry[]>> {
-      const pub = ownedBy(key);
-      const wake = createWake();
-      const unsubscribe = await notifier.subscribe(pub, 'queue', wake.set);
-      return (async function* () {
-        try {
-          if (resumeAfter !== undefined) {
-            const missed = await store.readLog(pub, resumeAfter);
-            if (missed.length > 0) yield missed;
+    ): Promise<AsyncGenerator<LogEntry[]>> =>
+      withHookRule(key, rule, async (pub) => {
+        const wake = createWake();
+        const unsubscribe = await notifier.subscribe(pub, 'queue', wake.set);
+        return (async function* () {
+          try {
+            if (resumeAfter !== undefined) {
+              const missed = await store.readLog(pub, resumeAfter);
+              if (missed.length > 0) yield missed;
+            }
+            while (!signal.aborted) {
+              wake.reset();
+              const moved = await store.moveToLog(pub, limits.resumeMs, limits.maxQueue);
+              if (moved.length > 0) yield moved;
+              else await wake.wait(STREAM_IDLE_CHECK_MS, signal);
+            }
+          } finally {
+            unsubscribe();
           }
-          while (!signal.aborted) {
-            wake.reset();
-            const moved = await store.moveToLog(pub, limits.ttlMs, limits.maxQueue);
-            if (moved.length > 0) yield moved;
-            else await wake.wait(STREAM_IDLE_CHECK_MS, signal);
-          }
-        } finally {
-          unsubscribe();
-        }
-      })();
-    },
+        })();
+      }),
 
-    async stats(key: string): Promise<RelayStats> {
-      const pub = ownedBy(key);
-      const [queue, valueTtl] = await Promise.all([store.queueStats(pub), store.valueTtl(pub)]);
-      return {
-        consume: { count: queue.count, ttl: seconds(queue.ttlMs) },
-        publish: { ttl: seconds(valueTtl) },
-      };
-    },
+    stats: (key: string, rule: HookRule): Promise<RelayStats> =>
+      withHookRule(key, rule, async (pub) => {
+        const [queue, valueTtl] = await Promise.all([store.queueStats(pub), store.valueTtl(pub)]);
+        return {
+          consume: { count: queue.count, ttl: seconds(queue.ttlMs) },
+          publish: { ttl: seconds(valueTtl) },
+        };
+      }),
 
     /** Key-value: the owner publishes, replacing what was there. */
     async publishValue(key: string, value: string): Promise<void> {
-      await store.publishValue(ownedBy(key), value, limits.ttlMs);
+      mustStore(await store.publishValue(ownedBy(key), value, limits.ttlMs));
     },
 
     async readValue(key: string): Promise<string> {
@@ -211,17 +249,22 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
       await store.deleteValue(ownedBy(key));
     },
 
-    /** One-to-one: the owner leaves a value for one reader. */
-    async putField(key: string, uid: string, value: string): Promise<void> {
+    /** Checks a one-to-one write before its body is read: a forged key or bad uid costs no upload. */
+    checkFieldWrite(key: string, uid: string): void {
+      ownedBy(key);
+      checkUid(uid);
+    },
+
+    /** One-to-one: the owner leaves a value (JSON text or blob bytes) for one reader. */
+    async putField(key: string, uid: string, value: FieldValue): Promise<void> {
       const pub = ownedBy(key);
-      if (!(await store.putField(pub, checkUid(uid), value, limits.ttlMs, limits.maxFields))) {
-        throw errors.fieldsFull(limits.maxFields);
-      }
+      const size = typeof value === 'string' ? 0 : value.byteLength;
+      mustStore(await store.putField(pub, checkUid(uid), value, limits.ttlMs, fieldLimits), size);
       void notifier.notify(pub, `field:${uid}`);
     },
 
     /** One-to-one: the one reader takes the value, waiting for it if asked to. */
-    async takeField(key: string, uid: string, wait: WaitOptions = noWait): Promise<string> {
+    async takeField(key: string, uid: string, wait: WaitOptions = noWait): Promise<FieldValue> {
       const pub = publicKey(key);
       checkUid(uid);
       const value = await untilFound(pub, `field:${uid}`, () => store.takeField(pub, uid), wait);
@@ -238,5 +281,21 @@ export function createRelay({ store, keyring, limits, notifier, webhooks, hooks 
       const pub = ownedBy(key);
       await store.deleteField(pub, checkUid(uid));
     },
+
+    /**
+     * Pipe: an arrival at /pipe/<key> pairs with the oldest waiting token of the other side or creates
+     * one (DESIGN §6); `baseUrl` names the instance that would hold a new token's stream.
+     */
+    async arriveAtPipe(key: string, method: PipeMethod, baseUrl: string | undefined) {
+      const side = pipeSideOf(key, keyring.inspect(key), method);
+      const ticket: PipeTicket = await pipes.arrive({ ...side, baseUrl });
+      /** Withdraws the new token when its stream can no longer happen (its side left, or it expired). */
+      const withdraw = () => pipes.cancel(side.pub, side.dir, ticket.token);
+      return { ticket, withdraw };
+    },
+
+    /** Pipe tokens of a key pair still waiting at /pipe/ for their other side, both directions. */
+    waitingPipes: async (pub: string) =>
+      (await pipes.countWaiting(pub, 'in')) + (await pipes.countWaiting(pub, 'out')),
   };
 }

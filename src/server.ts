@@ -2,11 +2,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { openBackend } from './backend/open-backend.js';
+import { composeRelay } from './compose.js';
 import type { Config } from './config.js';
-import { createApp, pipesOf } from './http/app.js';
+import { pipesOf } from './http/app.js';
 import { continueUnlessPipe } from './http/pipe-routes.js';
 import { loadOrCreateSecret } from './secret.js';
-import { openBackend } from './store/open-store.js';
 
 export interface RunningRelay {
   url: string;
@@ -14,9 +15,12 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
-/** The relay's logger: JSON lines on stdout (or `destination`), at the configured level. */
+/**
+ * The relay's logger: JSON lines at the configured level, on stdout written asynchronously (a request
+ * never waits for its log line; what is buffered is flushed when the process exits), or on `destination`.
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level }, destination);
+  return pino({ level }, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /** Opens the store, builds the app and listens; `close` stops listening and closes the store. */
@@ -26,7 +30,7 @@ export async function startRelay(
 ): Promise<RunningRelay> {
   const secret = config.secret ?? (await loadOrCreateSecret(config.dataDir));
   const backend = await openBackend(config, logger);
-  const app = createApp({ config, ...backend, secret, logger });
+  const { app } = composeRelay({ config, backend, secret, logger });
   const server = createServer(
     {
       headersTimeout: config.headersTimeoutMs,
@@ -49,7 +53,7 @@ export async function startRelay(
     url,
     logger,
     async close() {
-      await pipesOf(app).close();
+      pipesOf(app).close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await backend.close();

@@ -1,9 +1,8 @@
 // Blobs on the relay: application/octet-stream one-to-one values, their size limit and the per-key-pair byte quota.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBlobLedger, decodeBlob, encodeBlob } from '../src/store/blob-store.js';
 import { BLOB_LIMIT, type DropRelay, openDropRelay } from './drop-relay.js';
-import { openTestStore, type StoreKind, sleep } from './helpers.js';
+import { randomSecret, sleep } from './helpers.js';
 
 const MIB = 1_048_576;
 /** Room for two full blobs and a bit: the third is over the quota. */
@@ -172,40 +171,30 @@ describe('blobs turned off (DEADROP_BLOB_LIMIT=0)', () => {
   });
 });
 
-describe('blob encoding in the store', () => {
-  it('is JSON text that decodes to the same bytes; other JSON is not a blob', () => {
-    const bytes = randomBytes(1000);
-    const value = encodeBlob(bytes);
-    expect(() => JSON.parse(value)).not.toThrow();
-    expect(decodeBlob(value)?.equals(bytes)).toBe(true);
-    expect(decodeBlob('{"$blob":"not base64!"}')).toBeUndefined();
-    expect(decodeBlob('{"blob":"AAAA"}')).toBeUndefined();
-    expect(decodeBlob('"text"')).toBeUndefined();
+describe('the byte quota across two instances sharing Redis', () => {
+  it('holds exactly under concurrent writes to both', async () => {
+    const secret = randomSecret();
+    const quota = 5 * MIB + 1000;
+    const [a, b] = await Promise.all([
+      openDropRelay('redis', { keyQuota: quota, secret }),
+      openDropRelay('redis', { keyQuota: quota, secret }),
+    ]);
+    try {
+      const pair = a.keys();
+      const post = (url: string, uid: string) =>
+        fetch(`${url}/private/${pair.private}/${uid}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream' },
+          body: randomBytes(MIB),
+        }).then((answer) => answer.status);
+      const statuses = await Promise.all(
+        Array.from({ length: 12 }, (_, n) => post(n % 2 === 0 ? a.url : b.url, `u${n}`)),
+      );
+      expect(statuses.filter((status) => status === 200)).toHaveLength(5);
+      expect(statuses.filter((status) => status === 507)).toHaveLength(7);
+      expect(await a.store.blobBytes(pair.public)).toBe(5 * MIB);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
-
-for (const kind of ['memory', 'sqlite', 'redis'] as StoreKind[]) {
-  describe(`blob ledger on ${kind}`, () => {
-    it('sums live blobs, replaces by uid, forgets released and expired ones', async () => {
-      const { store, dispose } = await openTestStore(kind);
-      try {
-        let clock = Date.now();
-        const ledger = createBlobLedger(store, () => clock);
-        const pub = randomBytes(24).toString('base64url');
-        expect(await ledger.reserve(pub, 'a', 600, 60_000, 1000)).toEqual({ accepted: true, used: 0 });
-        expect(await ledger.reserve(pub, 'b', 500, 1_000, 1000)).toEqual({ accepted: false, used: 600 });
-        expect(await ledger.reserve(pub, 'a', 900, 60_000, 1000)).toEqual({ accepted: true, used: 0 });
-        await ledger.release(pub, 'a');
-        expect(await ledger.used(pub)).toBe(0);
-        await ledger.reserve(pub, 'short', 700, 1_000, 1000);
-        clock += 2_000;
-        expect(await ledger.used(pub)).toBe(0);
-        expect((await ledger.reserve(pub, 'c', 1000, 60_000, 1000)).accepted).toBe(true);
-        // The ledger is not a key any client can name, so it is not visible at the key pair's value.
-        expect(await store.readValue(pub)).toBeUndefined();
-      } finally {
-        await dispose();
-      }
-    });
-  });
-}

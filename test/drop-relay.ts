@@ -21,6 +21,8 @@ export async function openDropRelay(
     keyQuota?: number;
     config?: Partial<Config>;
     dataDir?: string;
+    /** Share it to make two instances of one relay (on Redis). */
+    secret?: string;
     page?: boolean;
     /** Sees every request as the relay gets it: method, URL and headers. */
     onRequest?: (req: express.Request) => void;
@@ -28,7 +30,8 @@ export async function openDropRelay(
 ): Promise<DropRelay> {
   if (options.page) execFileSync('node', ['scripts/build-sdk.mjs'], { stdio: 'ignore' });
   const relay = await openTestRelay(kind, {
-    dataDir: options.dataDir,
+    ...(options.dataDir !== undefined && { dataDir: options.dataDir }),
+    ...(options.secret !== undefined && { secret: options.secret }),
     config: {
       blobLimit: options.blobLimit ?? BLOB_LIMIT,
       keyQuota: options.keyQuota ?? KEY_QUOTA,

@@ -21,6 +21,7 @@ import {
 import { runDropCommand } from '../src/drop/cli.js';
 import { nativeCipher } from '../src/drop/native-cipher.js';
 import type { DropIo } from '../src/drop/terminal.js';
+import { SQLITE_FILE } from '../src/store/sqlite-store.js';
 import { type DropRelay, openDropRelay } from './drop-relay.js';
 import { tempDir } from './helpers.js';
 
@@ -285,7 +286,7 @@ describe("the relay's store", () => {
 
     /** Every byte of the SQLite files, and every base64 or base64url run in them decoded. */
     const storeBytes = async () => {
-      const files = (await readdir(dataDir)).filter((file) => file.startsWith('deadrop.sqlite'));
+      const files = (await readdir(dataDir)).filter((file) => file.startsWith(SQLITE_FILE));
       const raw = Buffer.concat(await Promise.all(files.map((file) => readFile(join(dataDir, file)))));
       const text = raw.toString('latin1');
       const decoded = [...text.matchAll(/[A-Za-z0-9+/_-]{16,}/g)].flatMap(([run]) =>

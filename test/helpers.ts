@@ -7,15 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import request from 'supertest';
+import { type Backend, openBackend } from '../src/backend/open-backend.js';
+import { composeRelay } from '../src/compose.js';
 import { type Config, loadConfig } from '../src/config.js';
-import { createApp, pipesOf } from '../src/http/app.js';
+import { pipesOf } from '../src/http/app.js';
 import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
-import { createLocalNotifier, createRedisNotifier, type Notifier } from '../src/live/notifier.js';
-import { createMemoryStore } from '../src/store/keyv-store.js';
-import { createRedisClient, createRedisStore, type RedisClient } from '../src/store/redis-store.js';
-import { openSqliteStore } from '../src/store/sqlite-store.js';
-import { type Store, withStoreErrors } from '../src/store/store.js';
+import type { Notifier } from '../src/live/notifier.js';
+import type { Relay } from '../src/relay.js';
+import type { Store } from '../src/store/store.js';
+import type { WebhookSender } from '../src/webhooks/webhook-sender.js';
 
 /** Redis must answer here: CI starts one, and the Redis tests never skip. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -28,47 +29,39 @@ export const tempDir = () => mkdtemp(join(tmpdir(), 'deadrop-test-'));
 
 export const randomSecret = () => randomBytes(24).toString('base64url');
 
-export interface TestStore {
-  store: Store;
-  notifier: Notifier;
-  redis?: RedisClient;
+export interface TestBackend {
+  backend: Backend;
   dispose: () => Promise<void>;
 }
 
-/** A store of the given kind with its live-delivery notifier, and how to dispose of them (and the temp dir). */
-export async function openTestStore(kind: StoreKind, dataDir?: string): Promise<TestStore> {
-  if (kind === 'memory') {
-    return {
-      store: withStoreErrors(createMemoryStore()),
-      notifier: createLocalNotifier(),
-      dispose: async () => {},
-    };
-  }
-  if (kind === 'sqlite') {
-    const dir = dataDir ?? (await tempDir());
-    const store = withStoreErrors(await openSqliteStore(dir));
-    return {
-      store,
-      notifier: createLocalNotifier(),
-      dispose: async () => {
-        await store.close();
-        if (!dataDir) await rm(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  const client = createRedisClient(REDIS_URL, () => {});
-  await waitFor(() => client.isReady, `Redis to be ready at ${REDIS_URL}`);
-  const store = withStoreErrors(createRedisStore(client));
-  const notifier = createRedisNotifier(client, silentLogger);
+/** A real backend of `kind`, opened as the server opens it (SQLite in a temp dir unless `dataDir` is given). */
+export async function openTestBackend(
+  kind: StoreKind,
+  options: { dataDir?: string; config?: Partial<Config>; logger?: pino.Logger } = {},
+): Promise<TestBackend> {
+  const dir = kind === 'sqlite' ? (options.dataDir ?? (await tempDir())) : './data';
+  const config = testConfig({ ...options.config, store: kind, dataDir: dir, redisUrl: REDIS_URL });
+  const backend = await openBackend(config, options.logger ?? silentLogger);
+  if (kind === 'redis') await waitFor(() => backend.health().up, `Redis to be ready at ${REDIS_URL}`);
   return {
-    store,
-    notifier,
-    redis: client,
+    backend,
     dispose: async () => {
-      await notifier.close();
-      await store.close();
+      await backend.close();
+      if (kind === 'sqlite' && !options.dataDir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface TestStore {
+  store: Store;
+  notifier: Notifier;
+  dispose: () => Promise<void>;
+}
+
+/** The store of a real backend of `kind`, with its live-delivery notifier. */
+export async function openTestStore(kind: StoreKind, dataDir?: string): Promise<TestStore> {
+  const { backend, dispose } = await openTestBackend(kind, dataDir === undefined ? {} : { dataDir });
+  return { store: backend.store, notifier: backend.notifier, dispose };
 }
 
 /** The defaults, on the memory store, with rate limits off (tests that want them turn them on). */
@@ -78,8 +71,10 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => ({
 });
 
 export interface TestRelay {
-  app: ReturnType<typeof createApp>;
+  app: ReturnType<typeof composeRelay>['app'];
   agent: ReturnType<typeof request>;
+  relay: Relay;
+  backend: Backend;
   store: Store;
   notifier: Notifier;
   keyring: Keyring;
@@ -88,7 +83,7 @@ export interface TestRelay {
   dispose: () => Promise<void>;
 }
 
-/** An app on a real store of `kind`; pass `secret`/`store` to share them between instances. */
+/** An app on a real backend of `kind`; pass `secret`/`dataDir` to share them between instances. */
 export async function openTestRelay(
   kind: StoreKind,
   options: {
@@ -96,31 +91,40 @@ export async function openTestRelay(
     secret?: string;
     logger?: pino.Logger;
     dataDir?: string;
+    webhooks?: WebhookSender;
   } = {},
 ): Promise<TestRelay> {
-  const { store, notifier, redis, dispose } = await openTestStore(kind, options.dataDir);
+  const logger = options.logger ?? silentLogger;
+  const config = testConfig(options.config);
+  const { backend, dispose } = await openTestBackend(kind, { ...options, config: options.config ?? {} });
   const secret = options.secret ?? randomSecret();
   const keyring = createKeyring(secret);
-  const config = testConfig(options.config);
-  const app = createApp({ config, store, notifier, redis, secret, logger: options.logger ?? silentLogger });
-  const disposeAll = async () => {
-    await pipesOf(app).close();
-    await dispose();
-  };
+  const { app, relay } = composeRelay({
+    config: { ...config, store: kind },
+    backend,
+    secret,
+    logger,
+    ...(options.webhooks && { webhooks: options.webhooks }),
+  });
   return {
     app,
     agent: request(app),
-    store,
-    notifier,
+    relay,
+    backend,
+    store: backend.store,
+    notifier: backend.notifier,
     keyring,
     keys: () => keyring.issue(),
-    dispose: disposeAll,
+    dispose: async () => {
+      pipesOf(app).close();
+      await dispose();
+    },
   };
 }
 
 /** Starts `app` on 127.0.0.1, port 0, for tests that need a real server (streams, SSE, concurrency). */
 export async function listen(
-  app: ReturnType<typeof createApp>,
+  app: ReturnType<typeof composeRelay>['app'],
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer(app);
   server.on('checkContinue', continueUnlessPipe(app));

@@ -1,10 +1,9 @@
 // The OpenAPI description (api-docs/openapi.yaml) against the routes the app really mounts.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import type express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createApp } from '../src/http/app.js';
-import { createMemoryStore } from '../src/store/keyv-store.js';
-import { silentLogger, testConfig } from './helpers.js';
+import { openTestRelay, type TestRelay } from './helpers.js';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 
@@ -41,13 +40,7 @@ function documentedOperations(): string[] {
  * operation. A route's `methods` holds `head` only when a route declares `.head()` itself (here: the 405 on
  * consuming reads), not for the HEAD that Express answers with GET, so explicit ones are kept.
  */
-function mountedOperations(): string[] {
-  const app = createApp({
-    config: testConfig(),
-    store: createMemoryStore(),
-    secret: 'x'.repeat(32),
-    logger: silentLogger,
-  });
+function mountedOperations(app: express.Express): string[] {
   const walk = (layers: RouterLayer[]): RouterLayer[] =>
     layers.flatMap((layer) => (layer.route ? [layer] : layer.handle?.stack ? walk(layer.handle.stack) : []));
   return walk(app.router.stack as unknown as RouterLayer[]).flatMap(({ route }) => {
@@ -61,7 +54,13 @@ function mountedOperations(): string[] {
 
 describe('the OpenAPI description', () => {
   const documented = documentedOperations();
-  const mounted = mountedOperations();
+  let relay: TestRelay;
+  let mounted: string[] = [];
+  beforeAll(async () => {
+    relay = await openTestRelay('memory');
+    mounted = mountedOperations(relay.app);
+  });
+  afterAll(() => relay.dispose());
 
   it('is an OpenAPI 3.1 document', () => {
     expect(spec.openapi.startsWith('3.1')).toBe(true);

@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import express, { type ErrorRequestHandler } from 'express';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { composeRelay } from '../src/compose.js';
 import type { Config } from '../src/config.js';
 import { continueUnlessPipe, createPipeRouter, type PipeRouter } from '../src/http/pipe-routes.js';
 import { createKeyring } from '../src/keys.js';
-import { createRedisClient, type RedisClient } from '../src/store/redis-store.js';
 import {
   forgedKey,
-  REDIS_URL,
+  openTestBackend,
   randomSecret,
   silentLogger,
   sleep,
@@ -42,15 +42,6 @@ interface Relay {
 const opened: Relay[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((relay) => relay.close()));
-});
-
-let redis: RedisClient;
-beforeAll(async () => {
-  redis = createRedisClient(REDIS_URL, () => {});
-  await waitFor(() => redis.isReady, `Redis at ${REDIS_URL}`);
-});
-afterAll(async () => {
-  await redis.close();
 });
 
 const renderErrors: ErrorRequestHandler = (error, _req, res, next) => {
@@ -74,12 +65,10 @@ async function openRelay(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const secret = options.secret ?? randomSecret();
-  const router = createPipeRouter({
-    config: testConfig({ ...options.config, publicUrl: options.publicUrl === 'self' ? url : undefined }),
-    secret,
-    redis: options.registry === 'redis' ? redis : undefined,
-    logger: silentLogger,
-  });
+  const config = testConfig({ ...options.config, publicUrl: options.publicUrl === 'self' ? url : undefined });
+  const { backend, dispose } = await openTestBackend(options.registry ?? 'memory', { config });
+  const { relay: core } = composeRelay({ config, backend, secret, logger: silentLogger });
+  const router = createPipeRouter({ config, relay: core, logger: silentLogger });
   const app = express();
   app.set('trust proxy', false);
   app.use(router);
@@ -92,9 +81,10 @@ async function openRelay(
     router,
     keys: () => keyring.issue(),
     close: async () => {
-      await router.close();
+      router.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dispose();
     },
   };
   opened.push(relay);

@@ -3,23 +3,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type express from 'express';
+import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/http/app.js';
+import { openBackend } from '../src/backend/open-backend.js';
+import { composeRelay } from '../src/compose.js';
 import { createKeyring } from '../src/keys.js';
-import { createRedisClient, createRedisStore } from '../src/store/redis-store.js';
-import { withStoreErrors } from '../src/store/store.js';
-import {
-  openTestRelay,
-  openTestStore,
-  randomSecret,
-  silentLogger,
-  tempDir,
-  testConfig,
-  waitFor,
-} from './helpers.js';
+import { openTestRelay, openTestStore, randomSecret, tempDir, testConfig, waitFor } from './helpers.js';
 
-async function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; server: Server }> {
+async function listen(app: express.Express): Promise<{ url: string; server: Server }> {
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -154,25 +148,34 @@ describe('when Redis goes away', () => {
     redis?.kill('SIGKILL');
   });
 
-  it('answers 503 at once, does not crash, and serves again once Redis is back', async () => {
+  it('answers 503 at once, logs the outage once and not per request, and serves again once Redis is back', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
     startRedis(port);
 
-    const client = createRedisClient(`redis://127.0.0.1:${port}`, () => {});
-    await waitFor(() => client.isReady, 'the test Redis');
-    const store = withStoreErrors(createRedisStore(client));
+    const lines: { level: number; msg: string; refused?: number }[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).trim().split('\n')) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    // Access lines off (warn): what is counted is what an outage adds to a production log.
+    const logger = pino({ level: 'warn' }, sink);
+    const config = testConfig({ store: 'redis', redisUrl: `redis://127.0.0.1:${port}`, rateLimit: 1000 });
+    const backend = await openBackend(config, logger);
+    await waitFor(() => backend.health().up, 'the test Redis');
     const secret = randomSecret();
     const keyring = createKeyring(secret);
-    const agent = request(createApp({ config: testConfig(), store, secret, logger: silentLogger }));
+    const agent = request(composeRelay({ config, backend, secret, logger }).app);
     const keys = keyring.issue();
     try {
       await agent.post(`/public/${keys.public}`).send({ before: true }).expect(200);
 
       redis?.kill('SIGKILL');
-      await waitFor(() => !client.isReady, 'the client to see Redis gone');
+      await waitFor(() => !backend.health().up, 'the client to see Redis gone');
       const started = Date.now();
       const down = await agent.post(`/public/${keys.public}`).send({ during: true }).expect(503);
       expect(down.body).toEqual({
@@ -182,6 +185,13 @@ describe('when Redis goes away', () => {
       });
       await agent.get(`/private/${keys.private}`).expect(503);
       expect(Date.now() - started).toBeLessThan(1000);
+      // Load during the outage: 300 refused requests.
+      for (let round = 0; round < 30; round++) {
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, () => agent.post(`/public/${keys.public}`).send({ during: round })),
+        );
+        expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(503));
+      }
 
       startRedis(port);
       await waitFor(
@@ -191,8 +201,13 @@ describe('when Redis goes away', () => {
       );
       // This Redis keeps nothing on disk, so only what came after the restart is there.
       expect((await agent.get(`/private/${keys.private}`).expect(200)).body).toEqual([{ after: true }]);
+      // One line when it went, one when it came back (with the count), however many were refused.
+      expect(lines.length).toBeLessThanOrEqual(4);
+      expect(lines.filter((line) => line.msg.includes('unreachable'))).toHaveLength(1);
+      const back = lines.find((line) => line.msg.includes('is back after'));
+      expect(back?.refused).toBeGreaterThanOrEqual(302);
     } finally {
-      await store.close();
+      await backend.close();
     }
   });
 });

@@ -8,12 +8,17 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { guardStore } from '../src/backend/guarded-store.js';
+import { memoryLimiters } from '../src/backend/limiters.js';
+import type { Backend } from '../src/backend/open-backend.js';
+import { createOutageWatch } from '../src/backend/outage.js';
+import { composeRelay } from '../src/compose.js';
 import type { Config } from '../src/config.js';
-import { createApp } from '../src/http/app.js';
 import { createKeyring, type KeyPair } from '../src/keys.js';
 import { createLocalNotifier } from '../src/live/notifier.js';
-import { createMemoryStore } from '../src/store/keyv-store.js';
-import { type Store, withStoreErrors } from '../src/store/store.js';
+import { createMemoryTokenRegistry } from '../src/pipe/token-registry.js';
+import { openSqliteStore } from '../src/store/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
 import { createWebhookSender } from '../src/webhooks/webhook-sender.js';
 import { listen, openTestRelay, randomSecret, sleep, testConfig, waitFor } from './helpers.js';
 
@@ -333,12 +338,21 @@ describe('logs', () => {
   const keyring = createKeyring(secret);
   const logs = captureLogs();
   const failure: { mode: FailureMode } = { mode: 'none' };
+  const outage = createOutageWatch('the memory store', logs.logger);
   const store = failingOnDemand(
-    withStoreErrors(failingOnDemand(createMemoryStore(), failure, 'backend')),
+    guardStore(failingOnDemand(openSqliteStore(':memory:'), failure, 'backend'), outage),
     failure,
     'bug',
   );
-  const notifier = createLocalNotifier();
+  const backend: Backend = {
+    store,
+    outage,
+    pipes: createMemoryTokenRegistry({ ttlMs: 60_000, max: 5 }),
+    notifier: createLocalNotifier(),
+    limiters: memoryLimiters,
+    health: () => ({ kind: 'memory', up: !outage.down }),
+    close: () => store.close(),
+  };
   const issued: KeyPair[] = [];
   const keys = () => {
     const pair = keyring.issue();
@@ -361,14 +375,13 @@ describe('logs', () => {
   beforeAll(async () => {
     consoleSpies = logs.spyOnConsole();
     const app = (overrides: Partial<Config>, webhooks?: ReturnType<typeof createWebhookSender>) =>
-      createApp({
+      composeRelay({
         config: config(overrides),
-        store,
-        notifier,
+        backend,
         secret,
         logger: logs.logger,
         ...(webhooks && { webhooks }),
-      });
+      }).app;
     receiver = await startReceiver();
     servers = [
       await listen(app({})),
@@ -522,7 +535,7 @@ describe('logs', () => {
     expect(statuses).toContain(429);
     expect(statuses.at(-1)).toBe(403);
 
-    // The store fails: a backend error (503), then a bug (500), both logged with their cause.
+    // The store fails: a backend error (503, logged once as an outage), then a bug (500, logged with its cause).
     for (const mode of ['backend', 'bug'] as const) {
       failure.mode = mode;
       const status = mode === 'backend' ? 503 : 500;
@@ -542,7 +555,7 @@ describe('logs', () => {
     expect(text).toContain('request completed');
     expect(text).toContain('request failed');
     expect(text).toContain('webhook not delivered');
-    expect(text).toContain('"statusCode":503');
+    expect(text).toContain('the memory store is unreachable');
     expect(text).toContain('"statusCode":500');
     expect(
       leaksOf(

@@ -1,31 +1,39 @@
-// The store contract: one suite that every adapter (memory, SQLite, Redis) must pass.
+// The store contract: one suite that every adapter (memory, SQLite, Redis) must pass, atomicity included.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../src/store/store.js';
-import { sleep } from './helpers.js';
+import type { FieldLimits, Store } from '../src/store/store.js';
 
 const DAY = 86_400_000;
 /** A random public key per test, so suites sharing one Redis never collide. */
 const pub = () => randomBytes(24).toString('base64url');
 const item = (n: number) => JSON.stringify({ n });
+const fields = (maxFields: number, blobQuota = 1 << 30): FieldLimits => ({ maxFields, blobQuota });
+const bytes = (size: number, fill = 7) => new Uint8Array(size).fill(fill);
+const RACERS = 50;
+
+/** A store under test, and how to move its clock forward. */
+export interface ContractFixture {
+  store: Store;
+  /** Moves the store's clock `ms` forward (or waits until its own clock has moved that far). */
+  elapse: (ms: number) => Promise<void>;
+  dispose: () => Promise<void>;
+}
 
 /** Runs the contract against the store `open` returns. */
-export function storeContract(
-  name: string,
-  open: () => Promise<{ store: Store; dispose: () => Promise<void> }>,
-) {
+export function storeContract(name: string, open: () => Promise<ContractFixture>) {
   describe(`store contract: ${name}`, () => {
     let store: Store;
+    let elapse: ContractFixture['elapse'];
     let dispose: () => Promise<void>;
     beforeAll(async () => {
-      ({ store, dispose } = await open());
+      ({ store, elapse, dispose } = await open());
     });
     afterAll(() => dispose());
 
     describe('aggregator queue', () => {
       it('drains every item oldest first, then is empty', async () => {
         const key = pub();
-        for (let n = 0; n < 5; n++) expect(await store.appendToQueue(key, item(n), DAY, 10)).toBe(true);
+        for (let n = 0; n < 5; n++) expect(await store.appendToQueue(key, item(n), DAY, 10)).toBe('stored');
         expect(await store.drainQueue(key)).toEqual([0, 1, 2, 3, 4].map(item));
         expect(await store.drainQueue(key)).toEqual([]);
       });
@@ -34,30 +42,31 @@ export function storeContract(
         const key = pub();
         const text = '{"big":12345678901234567890,"s":"é\\u0000 ✓"}';
         await store.appendToQueue(key, text, DAY, 10);
-        expect(await store.drainQueue(key)).toEqual([text]);
+        await store.appendToQueue(key, '12', DAY, 10);
+        expect(await store.drainQueue(key)).toEqual([text, '12']);
       });
 
       it('refuses an item over the bound and drops nothing already queued', async () => {
         const key = pub();
-        for (let n = 0; n < 3; n++) expect(await store.appendToQueue(key, item(n), DAY, 3)).toBe(true);
-        expect(await store.appendToQueue(key, item(3), DAY, 3)).toBe(false);
+        for (let n = 0; n < 3; n++) expect(await store.appendToQueue(key, item(n), DAY, 3)).toBe('stored');
+        expect(await store.appendToQueue(key, item(3), DAY, 3)).toEqual({ refused: 'queue_full' });
         expect(await store.drainQueue(key)).toEqual([0, 1, 2].map(item));
-        expect(await store.appendToQueue(key, item(4), DAY, 3)).toBe(true);
+        expect(await store.appendToQueue(key, item(4), DAY, 3)).toBe('stored');
       });
 
       it('frees room in the bound as items expire', async () => {
         const key = pub();
-        await store.appendToQueue(key, item(0), 150, 2);
-        await store.appendToQueue(key, item(1), 150, 2);
-        await sleep(250);
-        expect(await store.appendToQueue(key, item(2), DAY, 2)).toBe(true);
+        await store.appendToQueue(key, item(0), 100, 2);
+        await store.appendToQueue(key, item(1), 100, 2);
+        await elapse(150);
+        expect(await store.appendToQueue(key, item(2), DAY, 2)).toBe('stored');
         expect(await store.drainQueue(key)).toEqual([item(2)]);
       });
 
       it('neither drains nor counts expired items', async () => {
         const key = pub();
-        await store.appendToQueue(key, item(0), 150, 10);
-        await sleep(250);
+        await store.appendToQueue(key, item(0), 100, 10);
+        await elapse(150);
         await store.appendToQueue(key, item(1), DAY, 10);
         expect(await store.queueStats(key)).toEqual({ count: 1, ttlMs: expect.any(Number) });
         expect(await store.drainQueue(key)).toEqual([item(1)]);
@@ -83,18 +92,85 @@ export function storeContract(
         expect(await store.drainQueue(a)).toEqual([item(1)]);
         expect(await store.drainQueue(b)).toEqual([item(2)]);
       });
+    });
 
-      it('loses and duplicates nothing when 200 appends race with drains', async () => {
+    describe(`atomicity under ${RACERS} concurrent callers`, () => {
+      it('appends: exactly the bound is stored, and drains racing with them lose and repeat nothing', async () => {
         const key = pub();
         const drained: string[] = [];
-        const appends = Array.from({ length: 200 }, (_, n) => store.appendToQueue(key, item(n), DAY, 1000));
-        const drains = Array.from({ length: 20 }, async () => drained.push(...(await store.drainQueue(key))));
-        expect(await Promise.all(appends)).toEqual(Array(200).fill(true));
+        const appends = Array.from({ length: RACERS * 4 }, (_, n) =>
+          store.appendToQueue(key, item(n), DAY, 150),
+        );
+        const drains = Array.from({ length: RACERS }, async () =>
+          drained.push(...(await store.drainQueue(key))),
+        );
+        const results = await Promise.all(appends);
         await Promise.all(drains);
         drained.push(...(await store.drainQueue(key)));
-        expect(drained.map((text) => JSON.parse(text).n).sort((x, y) => x - y)).toEqual(
-          Array.from({ length: 200 }, (_, n) => n),
+        const stored = results.flatMap((result, n) => (result === 'stored' ? [n] : []));
+        expect(drained.map((text) => JSON.parse(text).n).sort((x, y) => x - y)).toEqual(stored);
+        expect(stored.length).toBeGreaterThanOrEqual(150);
+      });
+
+      it('appends to a bound: exactly `max` of them are stored', async () => {
+        const key = pub();
+        const results = await Promise.all(
+          Array.from({ length: RACERS }, (_, n) => store.appendToQueue(key, item(n), DAY, 20)),
         );
+        expect(results.filter((result) => result === 'stored')).toHaveLength(20);
+        expect(await store.drainQueue(key)).toHaveLength(20);
+      });
+
+      it('one-to-one: one value, fifty readers, one of them gets it', async () => {
+        const key = pub();
+        await store.putField(key, 'a', '"x"', DAY, fields(10));
+        const takes = await Promise.all(Array.from({ length: RACERS }, () => store.takeField(key, 'a')));
+        expect(takes.filter((value) => value !== undefined)).toEqual(['"x"']);
+      });
+
+      it('one-to-one: fifty writers to distinct uids, exactly maxFields stored', async () => {
+        const key = pub();
+        const results = await Promise.all(
+          Array.from({ length: RACERS }, (_, n) => store.putField(key, `u${n}`, item(n), DAY, fields(17))),
+        );
+        expect(results.filter((result) => result === 'stored')).toHaveLength(17);
+        expect(results.filter((result) => result !== 'stored')).toEqual(
+          Array(RACERS - 17).fill({ refused: 'fields_full' }),
+        );
+      });
+
+      it('blobs: fifty writers against a byte quota, never more than the quota stored', async () => {
+        const key = pub();
+        const results = await Promise.all(
+          Array.from({ length: RACERS }, (_, n) =>
+            store.putField(key, `b${n}`, bytes(1000), DAY, fields(100, 10_500)),
+          ),
+        );
+        expect(results.filter((result) => result === 'stored')).toHaveLength(10);
+        expect(await store.blobBytes(key)).toBe(10_000);
+      });
+
+      it('live stream: moves racing with appends give each item one id, once', async () => {
+        const key = pub();
+        const moved: { id: number; item: string }[] = [];
+        const appends = Array.from({ length: RACERS * 2 }, (_, n) =>
+          store.appendToQueue(key, item(n), DAY, 1000),
+        );
+        const moves = Array.from({ length: RACERS }, async () =>
+          moved.push(...(await store.moveToLog(key, DAY, 1000))),
+        );
+        await Promise.all([...appends, ...moves]);
+        moved.push(...(await store.moveToLog(key, DAY, 1000)));
+        expect(moved.map((entry) => JSON.parse(entry.item).n).sort((x, y) => x - y)).toEqual(
+          Array.from({ length: RACERS * 2 }, (_, n) => n),
+        );
+        expect(new Set(moved.map((entry) => entry.id)).size).toBe(RACERS * 2);
+      });
+
+      it('published value: fifty publishers, the value is one of theirs, whole', async () => {
+        const key = pub();
+        await Promise.all(Array.from({ length: RACERS }, (_, n) => store.publishValue(key, item(n), DAY)));
+        expect(JSON.parse((await store.readValue(key)) as string).n).toBeLessThan(RACERS);
       });
     });
 
@@ -122,11 +198,20 @@ export function storeContract(
         expect(await store.readLog(key, 0)).toEqual(moved);
       });
 
+      it('lets sent items go once the resume window has passed', async () => {
+        const key = pub();
+        await store.appendToQueue(key, item(0), DAY, 10);
+        const sent = await store.moveToLog(key, 100, 10);
+        expect(await store.readLog(key, 0)).toEqual(sent);
+        await elapse(150);
+        expect(await store.readLog(key, 0)).toEqual([]);
+      });
+
       it('starts a new log with ids above those of an expired one', async () => {
         const key = pub();
         await store.appendToQueue(key, item(0), DAY, 10);
         const [old] = await store.moveToLog(key, 100, 10);
-        await sleep(200);
+        await elapse(150);
         expect(await store.readLog(key, 0)).toEqual([]);
         await store.appendToQueue(key, item(1), DAY, 10);
         const [fresh] = await store.moveToLog(key, DAY, 10);
@@ -137,14 +222,14 @@ export function storeContract(
     describe('webhook record', () => {
       it('stops appendUnlessHooked, which hands it over instead of queueing', async () => {
         const key = pub();
-        expect(await store.appendUnlessHooked(key, item(0), DAY, 1)).toBe(true);
-        expect(await store.appendUnlessHooked(key, item(1), DAY, 1)).toBe(false);
+        expect(await store.appendUnlessHooked(key, item(0), DAY, 1)).toBe('stored');
+        expect(await store.appendUnlessHooked(key, item(1), DAY, 1)).toEqual({ refused: 'queue_full' });
         await store.setHook(key, 'sealed-record', DAY);
         expect(await store.appendUnlessHooked(key, item(2), DAY, 1)).toEqual({ hook: 'sealed-record' });
         expect(await store.drainQueue(key)).toEqual([item(0)]);
       });
 
-      it('is kept, read and forgotten', async () => {
+      it('is kept, read, forgotten, and expires', async () => {
         const key = pub();
         expect(await store.getHook(key)).toBeUndefined();
         await store.setHook(key, 'sealed-record', DAY);
@@ -152,7 +237,7 @@ export function storeContract(
         await store.deleteHook(key);
         expect(await store.getHook(key)).toBeUndefined();
         await store.setHook(key, 'short', 100);
-        await sleep(200);
+        await elapse(150);
         expect(await store.getHook(key)).toBeUndefined();
       });
     });
@@ -161,7 +246,7 @@ export function storeContract(
       it('is read any number of times, replaced, then deleted', async () => {
         const key = pub();
         expect(await store.readValue(key)).toBeUndefined();
-        await store.publishValue(key, '"one"', DAY);
+        expect(await store.publishValue(key, '"one"', DAY)).toBe('stored');
         expect(await store.readValue(key)).toBe('"one"');
         expect(await store.readValue(key)).toBe('"one"');
         await store.publishValue(key, '"two"', DAY);
@@ -171,11 +256,17 @@ export function storeContract(
         expect(await store.valueTtl(key)).toBe(0);
       });
 
+      it('keeps text that looks like a number as text', async () => {
+        const key = pub();
+        await store.publishValue(key, '0012', DAY);
+        expect(await store.readValue(key)).toBe('0012');
+      });
+
       it('expires after its TTL', async () => {
         const key = pub();
-        await store.publishValue(key, '1', 150);
+        await store.publishValue(key, '1', 100);
         expect(await store.valueTtl(key)).toBeGreaterThan(0);
-        await sleep(250);
+        await elapse(150);
         expect(await store.readValue(key)).toBeUndefined();
         expect(await store.valueTtl(key)).toBe(0);
       });
@@ -183,9 +274,9 @@ export function storeContract(
       it('renews its TTL, and says so only when there is a value', async () => {
         const key = pub();
         expect(await store.renewValue(key, DAY)).toBe(false);
-        await store.publishValue(key, '1', 200);
+        await store.publishValue(key, '1', 100);
         expect(await store.renewValue(key, 10_000)).toBe(true);
-        await sleep(300);
+        await elapse(150);
         expect(await store.readValue(key)).toBe('1');
         expect(await store.valueTtl(key)).toBeGreaterThan(9000);
       });
@@ -194,31 +285,31 @@ export function storeContract(
     describe('one-to-one fields', () => {
       it('gives a value to one reader only', async () => {
         const key = pub();
-        expect(await store.putField(key, 'a', '"x"', DAY, 10)).toBe(true);
+        expect(await store.putField(key, 'a', '"x"', DAY, fields(10))).toBe('stored');
         expect(await store.fieldTtl(key, 'a')).toBeGreaterThan(DAY - 5000);
-        const takes = await Promise.all(Array.from({ length: 10 }, () => store.takeField(key, 'a')));
-        expect(takes.filter((value) => value !== undefined)).toEqual(['"x"']);
+        expect(await store.takeField(key, 'a')).toBe('"x"');
+        expect(await store.takeField(key, 'a')).toBeUndefined();
         expect(await store.fieldTtl(key, 'a')).toBe(0);
       });
 
       it('bounds the number of uids, counting a replaced uid once and freeing a read one', async () => {
         const key = pub();
-        expect(await store.putField(key, 'a', '1', DAY, 2)).toBe(true);
-        expect(await store.putField(key, 'b', '2', DAY, 2)).toBe(true);
-        expect(await store.putField(key, 'a', '3', DAY, 2)).toBe(true);
-        expect(await store.putField(key, 'c', '4', DAY, 2)).toBe(false);
+        expect(await store.putField(key, 'a', '1', DAY, fields(2))).toBe('stored');
+        expect(await store.putField(key, 'b', '2', DAY, fields(2))).toBe('stored');
+        expect(await store.putField(key, 'a', '3', DAY, fields(2))).toBe('stored');
+        expect(await store.putField(key, 'c', '4', DAY, fields(2))).toEqual({ refused: 'fields_full' });
         expect(await store.takeField(key, 'c')).toBeUndefined();
         expect(await store.takeField(key, 'a')).toBe('3');
-        expect(await store.putField(key, 'c', '4', DAY, 2)).toBe(true);
+        expect(await store.putField(key, 'c', '4', DAY, fields(2))).toBe('stored');
         await store.deleteField(key, 'b');
         expect(await store.takeField(key, 'b')).toBeUndefined();
-        expect(await store.putField(key, 'd', '5', DAY, 2)).toBe(true);
+        expect(await store.putField(key, 'd', '5', DAY, fields(2))).toBe('stored');
       });
 
       it('accepts uids that are property names elsewhere', async () => {
         const key = pub();
         for (const uid of ['__proto__', 'constructor', 'toString']) {
-          expect(await store.putField(key, uid, '1', DAY, 10)).toBe(true);
+          expect(await store.putField(key, uid, '1', DAY, fields(10))).toBe('stored');
         }
         expect(await store.takeField(key, '__proto__')).toBe('1');
         expect(await store.takeField(key, 'constructor')).toBe('1');
@@ -226,11 +317,49 @@ export function storeContract(
 
       it('expires after its TTL and frees its place', async () => {
         const key = pub();
-        await store.putField(key, 'a', '1', 150, 1);
-        expect(await store.putField(key, 'b', '1', DAY, 1)).toBe(false);
-        await sleep(250);
+        await store.putField(key, 'a', '1', 100, fields(1));
+        expect(await store.putField(key, 'b', '1', DAY, fields(1))).toEqual({ refused: 'fields_full' });
+        await elapse(150);
         expect(await store.takeField(key, 'a')).toBeUndefined();
-        expect(await store.putField(key, 'b', '2', DAY, 1)).toBe(true);
+        expect(await store.putField(key, 'b', '2', DAY, fields(1))).toBe('stored');
+      });
+    });
+
+    describe('blobs', () => {
+      it('come back as the same bytes, and JSON as text', async () => {
+        const key = pub();
+        const blob = new Uint8Array(randomBytes(70_000));
+        blob[0] = 0x6a; // the first byte of a JSON mark must not confuse any adapter
+        await store.putField(key, 'b', blob, DAY, fields(10));
+        await store.putField(key, 'j', '"b"', DAY, fields(10));
+        const back = await store.takeField(key, 'b');
+        expect(back).toBeInstanceOf(Uint8Array);
+        expect(Buffer.compare(Buffer.from(back as Uint8Array), Buffer.from(blob))).toBe(0);
+        expect(await store.takeField(key, 'j')).toBe('"b"');
+        expect(await store.putField(key, 'e', new Uint8Array(0), DAY, fields(10))).toBe('stored');
+        expect((await store.takeField(key, 'e')) as Uint8Array).toHaveLength(0);
+      });
+
+      it('count toward the quota until read, replaced or expired; JSON values do not', async () => {
+        const key = pub();
+        const limits = fields(10, 3000);
+        expect(await store.putField(key, 'a', bytes(1000), DAY, limits)).toBe('stored');
+        expect(await store.putField(key, 'b', bytes(1500), 100, limits)).toBe('stored');
+        expect(await store.putField(key, 'j', 'x'.repeat(5000), DAY, limits)).toBe('stored');
+        expect(await store.blobBytes(key)).toBe(2500);
+        expect(await store.putField(key, 'c', bytes(600), DAY, limits)).toEqual({
+          refused: 'quota_full',
+          used: 2500,
+        });
+        expect(await store.putField(key, 'a', bytes(1400), DAY, limits)).toBe('stored'); // replaces a's 1000
+        expect(await store.blobBytes(key)).toBe(2900);
+        await elapse(150); // b expires
+        expect(await store.blobBytes(key)).toBe(1400);
+        expect(await store.putField(key, 'c', bytes(1600), DAY, limits)).toBe('stored');
+        await store.takeField(key, 'a');
+        await store.deleteField(key, 'c');
+        expect(await store.blobBytes(key)).toBe(0);
+        expect(await store.putField(key, 'd', bytes(3000), DAY, limits)).toBe('stored');
       });
     });
   });

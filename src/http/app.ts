@@ -1,21 +1,16 @@
 // The HTTP layer: routes of the relay (README, api-docs/openapi.yaml), CORS, logs and one error policy.
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import type { LimiterFactory } from '../backend/limiters.js';
+import type { OutageWatch } from '../backend/outage.js';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
-import { createKeyring } from '../keys.js';
-import { createLocalNotifier, type Notifier } from '../live/notifier.js';
-import { createRelay } from '../relay.js';
-import type { RedisClient } from '../store/redis-store.js';
-import type { Store } from '../store/store.js';
-import { createHookSealer } from '../webhooks/hook-record.js';
-import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sender.js';
-import { createBlobRouter } from './blob-routes.js';
+import type { Relay } from '../relay.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
-import { accessLog } from './logging.js';
+import { accessLog, UNLOGGED } from './logging.js';
 import { createPagesRouter } from './pages.js';
 import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
 import { clientGone, singleQuery, waitMs } from './query.js';
@@ -24,53 +19,40 @@ import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 
 export interface AppDeps {
   config: Config;
-  store: Store;
-  /** The server secret: signs keys, names the instance, keys the hashes of client IPs. */
-  secret: string;
+  /** The relay core: every key-pair rule and the backend behind it. */
+  relay: Relay;
+  /** The backend's counters, for rate limits and bans. */
+  limiters: LimiterFactory;
+  /** The backend's outage watch: counter failures count there, not in a log line each. */
+  outage?: OutageWatch;
+  /** The client a request counts against (a keyed hash of its address). */
+  clientOf: (req: Request) => string;
   logger: Logger;
-  /** The shared Redis, when the store is Redis: rate limits, pipes and live delivery use it too. */
-  redis?: RedisClient | undefined;
-  /** Live-delivery wake-ups; in-process by default, Redis pub/sub with the Redis store. */
-  notifier?: Notifier;
-  /** Outgoing webhooks; built from the config by default. */
-  webhooks?: WebhookSender;
 }
 
 /** What the app holds that a shutdown must close: pipes still waiting. */
 export const pipesOf = (app: express.Express): PipeRouter => app.locals.pipes as PipeRouter;
 
-/** Builds the Express app; it has no side effects until a server listens with it. */
-export function createApp(deps: AppDeps): express.Express {
-  const { config, store, secret, logger } = deps;
-  const relay = createRelay({
-    store,
-    keyring: createKeyring(secret),
-    limits: {
-      ttlMs: config.ttlSeconds * 1000,
-      maxQueue: config.maxQueue,
-      maxFields: config.maxFields,
-      hookTtlMs: config.hookTtlSeconds * 1000,
-    },
-    notifier: deps.notifier ?? createLocalNotifier(),
-    webhooks:
-      deps.webhooks ??
-      createWebhookSender({
-        timeoutMs: config.webhookTimeoutMs,
-        allowPrivate: config.webhookAllowPrivate,
-        logger,
-      }),
-    hooks: createHookSealer(secret),
-  });
-  const body = readBody(config.bodyLimit);
-  const sendJsonText = (res: express.Response, text: string) => res.type('application/json').send(text);
-  const notAllowed =
-    (...allowed: string[]): RequestHandler =>
-    (req, res) => {
-      res.set('Allow', allowed.join(', '));
-      throw errors.methodNotAllowed(req.method, allowed);
-    };
+const sendJsonText = (res: express.Response, text: string) => res.type('application/json').send(text);
 
-  const { banGuard, limit } = createRateLimits({ config, secret, redis: deps.redis, logger });
+const notAllowed =
+  (...allowed: string[]): RequestHandler =>
+  (req, res) => {
+    res.set('Allow', allowed.join(', '));
+    throw errors.methodNotAllowed(req.method, allowed);
+  };
+
+/** Builds the Express app; it has no side effects until a server listens with it. */
+export function createApp({ config, relay, limiters, outage, clientOf, logger }: AppDeps): express.Express {
+  const body = readBody({ bodyLimit: config.bodyLimit });
+  const fieldBody = readBody({ bodyLimit: config.bodyLimit, blobLimit: config.blobLimit });
+  const { banGuard, limit } = createRateLimits({ config, limiters, clientOf, outage });
+  /** A blob's key and uid are checked before its upload is read (JSON bodies are small: read first). */
+  const checkBlobWrite: RequestHandler = (req, _res, next) => {
+    if (req.is('application/octet-stream'))
+      relay.checkFieldWrite(String(req.params.key), String(req.params.uid));
+    next();
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -81,8 +63,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(cors());
   app.use(readRedirects);
   app.use(banGuard);
-  // Ahead of the JSON routes: takes only application/octet-stream one-to-one values, passes the rest on.
-  app.use(createBlobRouter({ config, relay, store, secret, readLimit: limit.publicRead }));
 
   app
     .route('/keys')
@@ -111,22 +91,15 @@ export function createApp(deps: AppDeps): express.Express {
     .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
     .get(limit.privateRead, async (req, res) => {
       const { key } = req.params;
-      // Every private GET re-registers its webhook or, without ?hook=, forgets it (Securelay). Forgetting
-      // runs beside the read; a failure there must not lose what the read took.
       const hook = singleQuery(req.query, 'hook');
-      if (hook !== undefined) await relay.registerHook(key, hook);
-      const forgetting = hook === undefined ? relay.registerHook(key, undefined).catch(() => {}) : undefined;
-      try {
-        if ('stats' in req.query) {
-          res.json(await relay.stats(key));
-        } else if (wantsEventStream(req)) {
-          await serveEventStream(req, res, relay, key, config.sseHeartbeatSeconds * 1000);
-        } else {
-          const items = await relay.drainQueue(key, { waitMs: waitMs(req.query), signal: clientGone(res) });
-          sendJsonText(res, `[${items.join(',')}]`);
-        }
-      } finally {
-        await forgetting;
+      if ('stats' in req.query) {
+        res.json(await relay.stats(key, { hook }));
+      } else if (wantsEventStream(req)) {
+        await serveEventStream(req, res, relay, key, hook, config.sseHeartbeatSeconds * 1000);
+      } else {
+        const wait = { waitMs: waitMs(req.query), signal: clientGone(res) };
+        const items = await relay.drainQueue(key, { hook }, wait);
+        sendJsonText(res, `[${items.join(',')}]`);
       }
     })
     .post(body, async (req, res) => {
@@ -148,7 +121,13 @@ export function createApp(deps: AppDeps): express.Express {
     .head(notAllowed('GET'))
     .get(limit.publicRead, async (req, res) => {
       const wait = { waitMs: waitMs(req.query), signal: clientGone(res) };
-      sendJsonText(res, await relay.takeField(req.params.key, req.params.uid, wait));
+      const value = await relay.takeField(req.params.key, req.params.uid, wait);
+      if (typeof value === 'string') {
+        sendJsonText(res, value);
+        return;
+      }
+      res.status(200).set({ 'content-type': 'application/octet-stream', 'content-length': value.byteLength });
+      res.end(value);
     })
     .all(notAllowed('GET'));
 
@@ -157,7 +136,7 @@ export function createApp(deps: AppDeps): express.Express {
     .get(limit.privateRead, async (req, res) =>
       res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }),
     )
-    .post(body, async (req, res) => {
+    .post(checkBlobWrite, fieldBody, async (req, res) => {
       await relay.putField(req.params.key, req.params.uid, res.locals.item);
       sendDone(res);
     })
@@ -167,7 +146,7 @@ export function createApp(deps: AppDeps): express.Express {
     })
     .all(notAllowed('GET', 'POST', 'DELETE'));
 
-  const pipes = createPipeRouter({ config, secret, redis: deps.redis, logger });
+  const pipes = createPipeRouter({ config, relay, logger });
   app.locals.pipes = pipes;
   app.use(pipes);
   app.use(createPagesRouter({ config, id: relay.id }));
@@ -175,20 +154,26 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req) => {
     throw errors.routeNotFound(req.method);
   });
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, outage));
   return app;
 }
 
-/** The one error policy: catalogued errors render themselves, other 4xx keep their status, the rest is a bare 500. */
-function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The one error policy: catalogued errors render themselves, other 4xx keep their status, the rest is a
+ * bare 500. A store outage is logged by the outage watch, once, not here per request.
+ */
+function errorHandler(logger: Logger, outage: OutageWatch | undefined): ErrorRequestHandler {
   return (error, req, res, next) => {
     if (res.headersSent) {
       next(error);
       return;
     }
     const relayError = toRelayError(error);
-    if (relayError.statusCode >= 500) {
-      logger.error({ err: relayError.cause ?? error, code: relayError.code }, 'request failed');
+    if (relayError.code === 'store_unavailable' && outage) {
+      res.locals[UNLOGGED] = true;
+    } else if (relayError.code === 'internal') {
+      // A bug: the only answer logged with its cause. Catalogued 5xx (a full store, a bound) are expected.
+      logger.error({ err: relayError.cause ?? error }, 'request failed');
     }
     const target = failureRedirect(req, res);
     if (target) {

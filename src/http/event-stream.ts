@@ -25,18 +25,22 @@ function resumeAfter(req: Request): number | undefined {
   return Number(raw);
 }
 
-/** Streams the queue of `key` until the client leaves, with a heartbeat comment every `heartbeatMs`. */
+/**
+ * Streams the queue of `key` until the client leaves, with a heartbeat comment every `heartbeatMs`;
+ * `hook` is the private GET's `?hook=` (its webhook rule applies).
+ */
 export async function serveEventStream(
   req: Request,
   res: Response,
-  relay: Relay,
+  relay: Pick<Relay, 'openQueueStream'>,
   key: string,
+  hook: string | undefined,
   heartbeatMs: number,
 ) {
   const after = resumeAfter(req);
   const controller = new AbortController();
   res.on('close', () => controller.abort());
-  const batches = await relay.openQueueStream(key, after, controller.signal);
+  const batches = await relay.openQueueStream(key, { hook }, after, controller.signal);
 
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',

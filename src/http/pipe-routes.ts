@@ -5,19 +5,15 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { errors } from '../errors.js';
-import { createKeyring } from '../keys.js';
-import { createRedisTokenRegistry } from '../pipe/redis-token-registry.js';
-import { PIPE_METHODS, type PipeMethod, pipeSideOf } from '../pipe/sides.js';
+import { PIPE_METHODS, type PipeMethod } from '../pipe/sides.js';
 import { createStreamMatcher, type StreamParty } from '../pipe/stream-matcher.js';
-import { createMemoryTokenRegistry, PIPE_TOKEN_PATTERN } from '../pipe/token-registry.js';
-import type { RedisClient } from '../store/redis-store.js';
+import { PIPE_TOKEN_PATTERN } from '../pipe/token-registry.js';
+import type { Relay } from '../relay.js';
 
 export interface PipeRouterDeps {
-  config: Config;
-  /** The server secret, to check keys. */
-  secret: string;
-  /** The shared Redis: tokens are then paired across every instance on it; else in this process. */
-  redis?: RedisClient | undefined;
+  config: Pick<Config, 'pipeTtlSeconds' | 'publicUrl' | 'pipingUrl'>;
+  /** Pairs arrivals at /pipe/ (the key rules are the relay's). */
+  relay: Pick<Relay, 'arriveAtPipe' | 'waitingPipes'>;
   logger: Logger;
 }
 
@@ -28,7 +24,7 @@ export interface PipeRouter extends express.Router {
   /** Tokens of a key pair still waiting at /pipe/ for their other side, both directions together. */
   waitingTokens(pub: string): Promise<number>;
   /** Ends the sides still waiting and clears every timer; streams already running go on. */
-  close(): Promise<void>;
+  close(): void;
 }
 
 interface Side extends StreamParty {
@@ -40,11 +36,8 @@ interface Side extends StreamParty {
 const TRUNCATE_GRACE_MS = 1000;
 
 /** Builds the router for `/pipe/:key` and `/stream/:token`; mount it before the 404 handler. */
-export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDeps): PipeRouter {
-  const keyring = createKeyring(secret);
+export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDeps): PipeRouter {
   const ttlMs = config.pipeTtlSeconds * 1000;
-  const limits = { ttlMs, max: config.pipeMax };
-  const registry = redis ? createRedisTokenRegistry(redis, limits) : createMemoryTokenRegistry(limits);
   const matcher = createStreamMatcher<Side, Side>({ ttlMs });
   const allowed = PIPE_METHODS.join(', ');
 
@@ -54,13 +47,15 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
   };
 
   const toStream: RequestHandler = async (req, res) => {
-    const key = String(req.params.key);
-    const side = pipeSideOf(key, keyring.inspect(key), req.method as PipeMethod);
-    const ticket = await registry.arrive({ ...side, baseUrl: config.publicUrl });
+    const { ticket, withdraw } = await pipes.arriveAtPipe(
+      String(req.params.key),
+      req.method as PipeMethod,
+      config.publicUrl,
+    );
     if (ticket.created && config.pipingUrl === undefined) {
       // Withdrawn in every case, so that no later arrival pairs with a token that can no longer stream.
       matcher.hold(ticket.token, () => {
-        registry.cancel(side.pub, side.dir, ticket.token).catch((error: unknown) => {
+        withdraw().catch((error: unknown) => {
           logger.warn({ err: error }, 'could not withdraw a pipe token');
         });
       });
@@ -86,7 +81,7 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
     return token;
   };
 
-  const relay = (token: string, sender: Side, receiver: Side) => {
+  const stream = (token: string, sender: Side, receiver: Side) => {
     const { headers } = sender.req;
     receiver.res.writeHead(200, {
       'Content-Type': headers['content-type'] ?? 'application/octet-stream',
@@ -139,7 +134,7 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
       'X-Accel-Buffering': 'no',
     });
     if (receiver) {
-      relay(token, sender, receiver);
+      stream(token, sender, receiver);
       return;
     }
     res.write(`Waiting for the receiver (up to ${config.pipeTtlSeconds} s).\n`);
@@ -158,7 +153,7 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
     };
     const sender = matcher.joinAsReceiver(token, receiver);
     // The receiver's headers wait for the sender: its Content-Type is not known before.
-    if (sender) relay(token, sender, receiver);
+    if (sender) stream(token, sender, receiver);
     else res.once('close', () => matcher.leave(token, receiver));
   };
 
@@ -168,12 +163,8 @@ export function createPipeRouter({ config, secret, redis, logger }: PipeRouterDe
 
   return Object.assign(router, {
     streams: () => matcher.stats(),
-    waitingTokens: async (pub: string) =>
-      (await registry.countWaiting(pub, 'in')) + (await registry.countWaiting(pub, 'out')),
-    close: async () => {
-      matcher.close();
-      await registry.close();
-    },
+    waitingTokens: (pub: string) => pipes.waitingPipes(pub),
+    close: () => matcher.close(),
   });
 }
 

@@ -1,9 +1,9 @@
 // Wake-ups for live delivery: "something arrived for this key pair", in one process or, through Redis
 // pub/sub, across every instance sharing the store (DESIGN §5). Nothing here polls.
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
+import type { OutageWatch } from '../backend/outage.js';
 import { errors } from '../errors.js';
-import type { RedisClient } from '../store/redis-store.js';
+import type { RedisConnection } from '../store/redis-connection.js';
 
 /** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
 export type Topic = 'queue' | `field:${string}`;
@@ -58,13 +58,11 @@ export function createLocalNotifier(): Notifier {
  * Across instances: PUBLISH on the store's client, and one subscriber connection per instance that
  * listens to a key pair's channel while at least one local waiter wants it.
  */
-export function createRedisNotifier(client: RedisClient, logger: Logger): Notifier {
+export function createRedisNotifier(client: RedisConnection, outage: OutageWatch): Notifier {
   const listeners = createListeners();
   const subscriber = client.duplicate();
   subscriber.on('error', () => {}); // the store's client already reports Redis being away
-  const connected = subscriber.connect().catch((error: unknown) => {
-    logger.warn({ err: error }, 'live delivery cannot subscribe to Redis yet');
-  });
+  const connected = subscriber.connect().catch((error: unknown) => outage.failed(error, false));
   const onMessage = (topic: string, channel: string) => listeners.emit(channel, topic);
   const subscribed = new Map<string, Promise<unknown>>();
 
@@ -73,7 +71,7 @@ export function createRedisNotifier(client: RedisClient, logger: Logger): Notifi
       try {
         await client.publish(channelOf(pub), topic);
       } catch (error) {
-        logger.warn({ err: error }, 'could not publish a live-delivery wake-up');
+        outage.failed(error, false); // the waiter still finds the item when its wait ends or it looks again
       }
     },
     subscribe: async (pub, topic, listener) => {
@@ -102,8 +100,8 @@ export function createRedisNotifier(client: RedisClient, logger: Logger): Notifi
     listenerCount: listeners.count,
     close: async () => {
       await connected;
-      if (subscriber.isOpen) await subscriber.close();
-      else subscriber.destroy();
+      if (subscriber.isReady) await subscriber.close().catch(() => subscriber.destroy());
+      else if (subscriber.isOpen) subscriber.destroy();
     },
   };
 }

@@ -1,7 +1,7 @@
 // Pipe tokens in Redis, so that both sides of a pipe meet on one instance whichever instance they ask (DESIGN §6, §8).
-import { createHash } from 'node:crypto';
+import { type CommandParser, defineScript } from '@redis/client';
 import { errors } from '../errors.js';
-import type { RedisClient } from '../store/redis-store.js';
+import type { RedisConnection } from '../store/redis-connection.js';
 import type { PipeDirection } from './sides.js';
 import { newPipeToken, type RegistryLimits, type TokenRegistry } from './token-registry.js';
 
@@ -24,7 +24,10 @@ if #expired > 0 then
 end`;
 
 // One script, so two instances can never pair with the same token or both create one.
-const ARRIVE = `${NOW}
+// KEYS: waiting, records. ARGV: role, method, new token, base URL, ttl ms, max per method.
+const ARRIVE = defineScript({
+  NUMBER_OF_KEYS: 2,
+  SCRIPT: `${NOW}
 ${FORGET_EXPIRED}
 local same = 0
 for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -46,25 +49,37 @@ redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4]
 for _, key in ipairs(KEYS) do
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
-return { 'created', ARGV[3], ARGV[4] }`;
+return { 'created', ARGV[3], ARGV[4] }`,
+  parseCommand(parser: CommandParser, keys: [string, string], args: string[]) {
+    for (const key of keys) parser.pushKey(key);
+    parser.push(...args);
+  },
+  transformReply: (reply: unknown) => reply as [outcome: string, token?: string, base?: string],
+});
 
-const COUNT = `${NOW}
+// KEYS: waiting, records.
+const COUNT_WAITING = defineScript({
+  NUMBER_OF_KEYS: 2,
+  SCRIPT: `${NOW}
 ${FORGET_EXPIRED}
-return redis.call('ZCARD', KEYS[1])`;
+return redis.call('ZCARD', KEYS[1])`,
+  parseCommand(parser: CommandParser, keys: [string, string]) {
+    for (const key of keys) parser.pushKey(key);
+  },
+  transformReply: (reply: unknown) => reply as number,
+});
+
+/** The registry's scripts, as node-redis `scripts` option. */
+export const PIPE_SCRIPTS = { pipeArrive: ARRIVE, pipeCountWaiting: COUNT_WAITING };
 
 /** The registry shared by every instance on one Redis; a Redis failure is a 503 (store_unavailable). */
-export function createRedisTokenRegistry(client: RedisClient, { ttlMs, max }: RegistryLimits): TokenRegistry {
-  const shas = new Map(
-    [ARRIVE, COUNT].map((script) => [script, createHash('sha1').update(script).digest('hex')]),
-  );
-  const run = async (script: string, keys: string[], args: string[]): Promise<unknown> => {
+export function createRedisTokenRegistry(
+  client: RedisConnection,
+  { ttlMs, max }: RegistryLimits,
+): TokenRegistry {
+  const guarded = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
-      try {
-        return await client.evalSha(shas.get(script) as string, { keys, arguments: args });
-      } catch (error) {
-        if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return await client.eval(script, { keys, arguments: args });
-      }
+      return await operation();
     } catch (error) {
       throw errors.storeUnavailable(error);
     }
@@ -73,25 +88,22 @@ export function createRedisTokenRegistry(client: RedisClient, { ttlMs, max }: Re
   return {
     async arrive({ pub, dir, role, method, baseUrl }) {
       const keys = pipeKeys(pub, dir);
-      const [outcome, token, base] = (await run(
-        ARRIVE,
-        [keys.waiting, keys.records],
-        [role, method, newPipeToken(), baseUrl ?? '', String(ttlMs), String(max)],
-      )) as [string, string?, string?];
+      const [outcome, token, base] = await guarded(() =>
+        client.pipeArrive(
+          [keys.waiting, keys.records],
+          [role, method, newPipeToken(), baseUrl ?? '', String(ttlMs), String(max)],
+        ),
+      );
       if (outcome === 'full' || token === undefined) throw errors.tooManyPipes(max);
       return { token, created: outcome === 'created', baseUrl: base || undefined };
     },
     async cancel(pub, dir, token) {
       const keys = pipeKeys(pub, dir);
-      try {
-        await client.multi().zRem(keys.waiting, token).hDel(keys.records, token).exec();
-      } catch (error) {
-        throw errors.storeUnavailable(error);
-      }
+      await guarded(() => client.multi().zRem(keys.waiting, token).hDel(keys.records, token).exec());
     },
     async countWaiting(pub, dir) {
       const keys = pipeKeys(pub, dir);
-      return Number(await run(COUNT, [keys.waiting, keys.records], []));
+      return Number(await guarded(() => client.pipeCountWaiting([keys.waiting, keys.records])));
     },
     // The client belongs to the caller, who closes it with the store.
     async close() {},

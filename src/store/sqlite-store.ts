@@ -1,67 +1,236 @@
-// The embedded default store: Keyv on one SQLite file in the data dir, so a restart loses nothing.
-import { mkdir } from 'node:fs/promises';
+// The embedded store: one SQLite file through better-sqlite3. Every operation is one synchronous
+// transaction on the process's one connection, so each is atomic by construction (DESIGN §3).
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
-import { Keyv } from 'keyv';
-import { createKeyvStore } from './keyv-store.js';
-import type { Store } from './store.js';
+import Database from 'better-sqlite3';
+import { createPurger, type Purger } from './sqlite-purge.js';
+import { SCHEMA } from './sqlite-schema.js';
+import { type FieldValue, firstLogId, type LogEntry, type Store, type WriteResult } from './store.js';
 
-/** How often expired rows are deleted: SQLite, unlike Redis, does not expire keys by itself. */
-const PURGE_INTERVAL_MS = 10 * 60_000;
+/** The file the store lives in, inside DEADROP_DATA_DIR. */
+export const SQLITE_FILE = 'relay.db';
+/** What the store of versions before 0.2 (Keyv on @keyv/sqlite) wrote; its data is not carried over. */
+const LEGACY_FILE = 'deadrop.sqlite';
+/** How long a second relay waits for the data dir's lock before it gives up with a sentence. */
+const LOCK_WAIT_MS = 200;
+/** A page cache of 32 MiB: the working set of queues and values, not of blobs. */
+const CACHE_KIB = 32_768;
+/** After a checkpoint the WAL file is cut back to this, so a burst of blobs does not keep it large. */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
-/** The embedded default: one SQLite file in `dataDir`, so a restart loses nothing. */
-export async function openSqliteStore(dataDir: string): Promise<Store> {
-  await mkdir(dataDir, { recursive: true });
-  const file = join(dataDir, 'deadrop.sqlite');
-  const sqlite = new KeyvSqlite({ uri: `sqlite://${file}`, busyTimeout: 5000 });
-  sqlite.on('error', () => {}); // a failed open rejects the queries below, which say what happened
+export interface SqliteStoreOptions {
+  /** The clock expiry is measured with (tests move it); Date.now by default. */
+  now?: () => number;
+  /** How often expired rows are purged; 0 turns the timer off (tests call `purge` themselves). */
+  purgeIntervalMs?: number;
+}
+
+/** The SQLite store, plus what operations and tests need beyond the port. */
+export interface SqliteStore extends Store {
+  /** Deletes every expired row in small batches and gives the space back to the file system. */
+  purge(): Promise<number>;
+  /** Pages in use × page size: what the data takes in the file, free pages excluded. */
+  usedBytes(): number;
+  /** True when a legacy (Keyv) file sits in the data dir; its data was not carried over. */
+  readonly legacyFileFound: boolean;
+}
+
+/** Opens the store in `dataDir` (made if missing), or in memory for `':memory:'`. */
+export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const inMemory = dataDir === ':memory:';
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  const file = inMemory ? ':memory:' : join(dataDir, SQLITE_FILE);
+  const db = new Database(file, { timeout: LOCK_WAIT_MS });
   try {
-    // One process owns the data (the queue's atomicity and the record caches rely on it): the first
-    // write takes an exclusive lock that a second relay on the same data dir cannot get.
-    await sqlite.query('PRAGMA locking_mode=EXCLUSIVE');
-    // WAL with synchronous=NORMAL: a commit costs no fsync, and a power cut loses at most the last moments.
-    await sqlite.query('PRAGMA journal_mode=WAL');
-    await sqlite.query('PRAGMA synchronous=NORMAL');
-    await sqlite.query('BEGIN IMMEDIATE');
-    await sqlite.query('COMMIT');
+    // Before any table exists: freed pages can then be given back to the file system (purge).
+    db.pragma('auto_vacuum = INCREMENTAL');
+    // One process owns the data dir: the lock is taken by the first write below and held until close.
+    // Set before WAL, so the WAL index lives in the heap and no shared-memory file is made.
+    db.pragma('locking_mode = EXCLUSIVE');
+    // WAL with synchronous=NORMAL: a commit costs no fsync; a killed process loses nothing committed,
+    // a power cut may lose the last commits before the latest checkpoint (README: Stores).
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma(`cache_size = -${CACHE_KIB}`);
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    db.exec(SCHEMA);
+    // A write takes the lock now, not at the first request, so a second relay fails at its start.
+    db.exec('BEGIN IMMEDIATE; COMMIT');
   } catch (error) {
-    await sqlite.disconnect().catch(() => {});
+    db.close();
     throw new Error(
       `Cannot open ${file}: ${(error as Error).message}. Only one relay process may use a data dir (DEADROP_DATA_DIR); run more instances on the Redis store.`,
       { cause: error },
     );
   }
-  const purgeExpired = () =>
-    sqlite.query("DELETE FROM keyv WHERE json_extract(value, '$.expires') < ?", Date.now()).catch(() => {});
-  await purgeExpired();
-  const timer = setInterval(purgeExpired, PURGE_INTERVAL_MS);
-  timer.unref();
-  // @keyv/sqlite writes each row of setMany in a statement of its own and reads rows before deleting
-  // them; Keyv uses an adapter's own setMany/deleteMany when it has them, so these make one statement
-  // (one commit) of a post's item and bookkeeping, and of a drain's deletes.
-  Object.assign(sqlite, {
-    setMany: async (entries: { key: string; value: string }[]) => {
-      if (entries.length === 0) return [];
-      const rows = entries.map(() => '(?, ?)').join(', ');
-      await sqlite.query(
-        `INSERT INTO keyv (key, value) VALUES ${rows} ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
-        ...entries.flatMap(({ key, value }) => [key, value]),
-      );
-      return entries.map(() => true);
+  const now = options.now ?? (() => Date.now());
+
+  const sql = {
+    countQueue: db.prepare('SELECT count(*) FROM queue WHERE pub = ? AND expires > ?').pluck(),
+    insertItem: db.prepare('INSERT INTO queue (pub, item, expires) VALUES (?, ?, ?)'),
+    liveItems: db.prepare('SELECT item FROM queue WHERE pub = ? AND expires > ? ORDER BY id').pluck(),
+    deleteQueue: db.prepare('DELETE FROM queue WHERE pub = ?'),
+    queueStats: db.prepare(
+      'SELECT count(*) AS count, max(expires) AS newest FROM queue WHERE pub = ? AND expires > ?',
+    ),
+
+    putValue: db.prepare(
+      'INSERT INTO value (pub, value, expires) VALUES (?, ?, ?) ON CONFLICT (pub) DO UPDATE SET value = excluded.value, expires = excluded.expires',
+    ),
+    readValue: db.prepare('SELECT value FROM value WHERE pub = ? AND expires > ?').pluck(),
+    renewValue: db.prepare('UPDATE value SET expires = ? WHERE pub = ? AND expires > ?'),
+    deleteValue: db.prepare('DELETE FROM value WHERE pub = ?'),
+    valueExpires: db.prepare('SELECT expires FROM value WHERE pub = ? AND expires > ?').pluck(),
+
+    otherFields: db.prepare(
+      'SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM field WHERE pub = ? AND uid != ? AND expires > ?',
+    ),
+    putField: db.prepare(
+      'INSERT INTO field (pub, uid, value, size, expires) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pub, uid) DO UPDATE SET value = excluded.value, size = excluded.size, expires = excluded.expires',
+    ),
+    takeField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ? RETURNING value, expires'),
+    fieldExpires: db.prepare('SELECT expires FROM field WHERE pub = ? AND uid = ? AND expires > ?').pluck(),
+    deleteField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ?'),
+    blobBytes: db.prepare('SELECT coalesce(sum(size), 0) FROM field WHERE pub = ? AND expires > ?').pluck(),
+
+    nextLogId: db.prepare('SELECT next FROM log_seq WHERE pub = ? AND expires > ?').pluck(),
+    putLogSeq: db.prepare(
+      'INSERT INTO log_seq (pub, next, expires) VALUES (?, ?, ?) ON CONFLICT (pub) DO UPDATE SET next = excluded.next, expires = excluded.expires',
+    ),
+    insertLog: db.prepare('INSERT INTO log (pub, id, item, expires) VALUES (?, ?, ?, ?)'),
+    trimLog: db.prepare('DELETE FROM log WHERE pub = ? AND id < ?'),
+    ackLog: db.prepare('DELETE FROM log WHERE pub = ? AND id <= ?'),
+    readLog: db.prepare('SELECT id, item FROM log WHERE pub = ? AND expires > ? ORDER BY id'),
+
+    putHook: db.prepare(
+      'INSERT INTO hook (pub, record, expires) VALUES (?, ?, ?) ON CONFLICT (pub) DO UPDATE SET record = excluded.record, expires = excluded.expires',
+    ),
+    getHook: db.prepare('SELECT record FROM hook WHERE pub = ? AND expires > ?').pluck(),
+    deleteHook: db.prepare('DELETE FROM hook WHERE pub = ?'),
+
+    pageCount: db.prepare('SELECT page_count FROM pragma_page_count()').pluck(),
+    freePages: db.prepare('SELECT freelist_count FROM pragma_freelist_count()').pluck(),
+  };
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+
+  const append = (pub: string, item: string, ttlMs: number, max: number, at: number): WriteResult => {
+    if ((sql.countQueue.get(pub, at) as number) >= max) return { refused: 'queue_full' };
+    sql.insertItem.run(pub, item, at + ttlMs);
+    return 'stored';
+  };
+  const drain = (pub: string, at: number): string[] => {
+    const items = sql.liveItems.all(pub, at) as string[];
+    sql.deleteQueue.run(pub);
+    return items;
+  };
+  const remaining = (expires: unknown, at: number) => (typeof expires === 'number' ? expires - at : 0);
+
+  // Each is one transaction: the connection is this process's only one, and nothing awaits inside.
+  const tx = {
+    appendUnlessHooked: db.transaction(
+      (pub: string, item: string, ttlMs: number, max: number): WriteResult | { hook: string } => {
+        const at = now();
+        const hook = sql.getHook.get(pub, at) as string | undefined;
+        return hook === undefined ? append(pub, item, ttlMs, max, at) : { hook };
+      },
+    ),
+    appendToQueue: db.transaction((pub: string, item: string, ttlMs: number, max: number) =>
+      append(pub, item, ttlMs, max, now()),
+    ),
+    drainQueue: db.transaction((pub: string) => drain(pub, now())),
+    putField: db.transaction(
+      (pub: string, uid: string, value: FieldValue, ttlMs: number, maxFields: number, quota: number) => {
+        const at = now();
+        const others = sql.otherFields.get(pub, uid, at) as { count: number; bytes: number };
+        if (others.count >= maxFields) return { refused: 'fields_full' } as const;
+        const size = typeof value === 'string' ? 0 : value.byteLength;
+        if (size > 0 && others.bytes + size > quota)
+          return { refused: 'quota_full', used: others.bytes } as const;
+        sql.putField.run(pub, uid, typeof value === 'string' ? value : Buffer.from(value), size, at + ttlMs);
+        return 'stored' as const;
+      },
+    ),
+    moveToLog: db.transaction((pub: string, keepMs: number, max: number): LogEntry[] => {
+      const at = now();
+      const items = drain(pub, at);
+      if (items.length === 0) return [];
+      const first = (sql.nextLogId.get(pub, at) as number | undefined) ?? firstLogId(at);
+      const entries = items.map((item, i) => ({ id: first + i, item }));
+      for (const { id, item } of entries) sql.insertLog.run(pub, id, item, at + keepMs);
+      const next = first + entries.length;
+      sql.putLogSeq.run(pub, next, at + keepMs);
+      sql.trimLog.run(pub, next - max);
+      return entries.filter(({ id }) => id >= next - max);
+    }),
+    readLog: db.transaction((pub: string, ackedId: number): LogEntry[] => {
+      sql.ackLog.run(pub, ackedId);
+      return sql.readLog.all(pub, now()) as LogEntry[];
+    }),
+  };
+
+  const purger: Purger = createPurger(db, now, options.purgeIntervalMs);
+  const legacyFileFound = !inMemory && existsSync(join(dataDir, LEGACY_FILE));
+
+  return {
+    legacyFileFound,
+    purge: () => purger.purge(),
+    usedBytes: () => ((sql.pageCount.get() as number) - (sql.freePages.get() as number)) * pageSize,
+
+    appendUnlessHooked: async (pub, item, ttlMs, max) => tx.appendUnlessHooked(pub, item, ttlMs, max),
+    appendToQueue: async (pub, item, ttlMs, max) => tx.appendToQueue(pub, item, ttlMs, max),
+    drainQueue: async (pub) => tx.drainQueue(pub),
+    queueStats: async (pub) => {
+      const at = now();
+      const { count, newest } = sql.queueStats.get(pub, at) as { count: number; newest: number | null };
+      return { count, ttlMs: remaining(newest, at) };
     },
-    deleteMany: async (keys: string[]) => {
-      if (keys.length === 0) return true;
-      await sqlite.query(
-        'DELETE FROM keyv WHERE key IN (SELECT value FROM json_each(?))',
-        JSON.stringify(keys),
-      );
-      return true;
+
+    publishValue: async (pub, value, ttlMs) => {
+      sql.putValue.run(pub, value, now() + ttlMs);
+      return 'stored';
     },
-  });
-  const kv = new Keyv({ store: sqlite, useKeyPrefix: false, throwOnErrors: true });
-  kv.on('error', () => {}); // failures are thrown to the caller (throwOnErrors); the event adds nothing
-  return createKeyvStore(kv, async () => {
-    clearInterval(timer);
-    await sqlite.disconnect();
-  });
+    readValue: async (pub) => sql.readValue.get(pub, now()) as string | undefined,
+    renewValue: async (pub, ttlMs) => {
+      const at = now();
+      return sql.renewValue.run(at + ttlMs, pub, at).changes > 0;
+    },
+    deleteValue: async (pub) => {
+      sql.deleteValue.run(pub);
+    },
+    valueTtl: async (pub) => {
+      const at = now();
+      return remaining(sql.valueExpires.get(pub, at), at);
+    },
+
+    putField: async (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
+      tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota),
+    takeField: async (pub, uid) => {
+      const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
+      return row && row.expires > now() ? row.value : undefined;
+    },
+    fieldTtl: async (pub, uid) => {
+      const at = now();
+      return remaining(sql.fieldExpires.get(pub, uid, at), at);
+    },
+    deleteField: async (pub, uid) => {
+      sql.deleteField.run(pub, uid);
+    },
+    blobBytes: async (pub) => sql.blobBytes.get(pub, now()) as number,
+
+    moveToLog: async (pub, keepMs, max) => tx.moveToLog(pub, keepMs, max),
+    readLog: async (pub, ackedId) => tx.readLog(pub, ackedId),
+
+    setHook: async (pub, record, ttlMs) => {
+      sql.putHook.run(pub, record, now() + ttlMs);
+    },
+    getHook: async (pub) => sql.getHook.get(pub, now()) as string | undefined,
+    deleteHook: async (pub) => {
+      sql.deleteHook.run(pub);
+    },
+
+    close: async () => {
+      await purger.stop();
+      db.close();
+    },
+  };
 }

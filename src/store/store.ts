@@ -1,5 +1,4 @@
-// The storage port: what the relay needs from a store, with one adapter per backend (Keyv, Redis).
-import { errors } from '../errors.js';
+// The storage port: what the relay needs from a store, with one adapter per backend (SQLite, Redis).
 
 /** Queue figures for `?stats`. */
 export interface QueueStats {
@@ -15,29 +14,54 @@ export interface LogEntry {
   item: string;
 }
 
+/** A one-to-one value: JSON text, or the bytes of a blob (`application/octet-stream`). */
+export type FieldValue = string | Uint8Array;
+
+/** Why a write stored nothing; whatever was stored before is untouched. */
+export type Refusal =
+  | { refused: 'queue_full' }
+  | { refused: 'fields_full' }
+  /** The key pair's blobs would pass its byte quota; `used` is what its other blobs hold. */
+  | { refused: 'quota_full'; used: number }
+  /** The store as a whole is at its bound (DEADROP_STORE_MAX, or Redis's maxmemory). */
+  | { refused: 'store_full' };
+
+/** The outcome of a bounded write. */
+export type WriteResult = 'stored' | Refusal;
+
+/** The bounds of one key pair's one-to-one values. */
+export interface FieldLimits {
+  /** Uids holding a value at once. */
+  maxFields: number;
+  /** Bytes of blobs at once. */
+  blobQuota: number;
+}
+
 /**
- * Everything of one key pair lives under its public key (DESIGN §3). Values are JSON text, stored and
- * returned as given. Every method throws `errors.storeUnavailable` when the backend cannot be reached.
+ * Everything of one key pair lives under its public key (DESIGN §3). JSON values are text, stored and
+ * returned as given. Every operation is atomic: no interleaving of callers, on any number of relay
+ * instances sharing the store, loses or duplicates anything. Every method throws
+ * `errors.storeUnavailable` when the backend cannot be reached.
  */
 export interface Store {
-  /** Appends to the aggregator queue; false (nothing stored) when `max` live items are queued already. */
-  appendToQueue(pub: string, item: string, ttlMs: number, max: number): Promise<boolean>;
+  /** Appends to the aggregator queue unless `max` live items are queued already. */
+  appendToQueue(pub: string, item: string, ttlMs: number, max: number): Promise<WriteResult>;
   /**
    * Like appendToQueue, unless the key pair has a webhook: then nothing is stored and its record is
-   * returned, in the same round trip (a public post's common case costs one).
+   * returned, in the same step (a public post's common case costs one).
    */
   appendUnlessHooked(
     pub: string,
     item: string,
     ttlMs: number,
     max: number,
-  ): Promise<boolean | { hook: string }>;
-  /** Removes and returns every live queued item, oldest first, in one atomic step. */
+  ): Promise<WriteResult | { hook: string }>;
+  /** Removes and returns every live queued item, oldest first. */
   drainQueue(pub: string): Promise<string[]>;
   queueStats(pub: string): Promise<QueueStats>;
 
   /** Stores (replaces) the published value. */
-  publishValue(pub: string, value: string, ttlMs: number): Promise<void>;
+  publishValue(pub: string, value: string, ttlMs: number): Promise<WriteResult>;
   readValue(pub: string): Promise<string | undefined>;
   /** Restarts the value's TTL; false when nothing is published. */
   renewValue(pub: string, ttlMs: number): Promise<boolean>;
@@ -45,19 +69,27 @@ export interface Store {
   /** Milliseconds until the value expires; 0 when none. */
   valueTtl(pub: string): Promise<number>;
 
-  /** Stores a one-to-one value; false (nothing stored) when `max` other uids hold one already. */
-  putField(pub: string, uid: string, value: string, ttlMs: number, max: number): Promise<boolean>;
-  /** Returns the value and removes it in one atomic step, so only one reader ever gets it. */
-  takeField(pub: string, uid: string): Promise<string | undefined>;
+  /** Stores (replaces) a one-to-one value within the key pair's bounds. */
+  putField(
+    pub: string,
+    uid: string,
+    value: FieldValue,
+    ttlMs: number,
+    limits: FieldLimits,
+  ): Promise<WriteResult>;
+  /** Returns the value and removes it, so only one reader ever gets it. */
+  takeField(pub: string, uid: string): Promise<FieldValue | undefined>;
   fieldTtl(pub: string, uid: string): Promise<number>;
   deleteField(pub: string, uid: string): Promise<void>;
+  /** Bytes the key pair's live blobs hold (what its quota counts). */
+  blobBytes(pub: string): Promise<number>;
 
   /**
-   * Live delivery (SSE): moves every live queued item into the key pair's delivery log in one atomic
-   * step, giving each an id greater than any id the log gave before; returns the moved entries. The log
-   * keeps at most `max` entries for `ttlMs`, so a client that reconnects can resume.
+   * Live delivery (SSE): moves every live queued item into the key pair's delivery log, giving each an
+   * id greater than any id the log gave before; returns the moved entries. The log keeps at most `max`
+   * entries, each for `keepMs` (the resume window), so a client that reconnects can resume.
    */
-  moveToLog(pub: string, ttlMs: number, max: number): Promise<LogEntry[]>;
+  moveToLog(pub: string, keepMs: number, max: number): Promise<LogEntry[]>;
   /** Forgets log entries with id ≤ `ackedId` (the client has them) and returns the rest, oldest first. */
   readLog(pub: string, ackedId: number): Promise<LogEntry[]>;
 
@@ -75,7 +107,10 @@ export const storeKeys = (pub: string) => ({
   queue: `dr:{${pub}}:q`,
   value: `dr:{${pub}}:kv`,
   field: (uid: string) => `dr:{${pub}}:o:${uid}`,
+  /** uid → expiry (sorted set): bounds how many one-to-one values a key pair holds. */
   fieldIndex: `dr:{${pub}}:oi`,
+  /** uid → bytes (hash) of the key pair's blobs: its byte quota. */
+  blobSizes: `dr:{${pub}}:ob`,
   log: `dr:{${pub}}:log`,
   logSeq: `dr:{${pub}}:logseq`,
   hook: `dr:{${pub}}:hook`,
@@ -83,20 +118,3 @@ export const storeKeys = (pub: string) => ({
 
 /** Log ids start from the clock (in µs) whenever a log is new, so they keep growing across expiries. */
 export const firstLogId = (nowMs: number) => nowMs * 1000;
-
-/** Wraps an adapter so that any failure of its backend surfaces as `errors.storeUnavailable` (a 503). */
-export function withStoreErrors(store: Store, onError: (error: unknown) => void = () => {}): Store {
-  const guarded = {} as Record<string, unknown>;
-  for (const name of Object.keys(store) as (keyof Store)[]) {
-    const method = store[name] as (...args: unknown[]) => Promise<unknown>;
-    guarded[name] = async (...args: unknown[]) => {
-      try {
-        return await method(...args);
-      } catch (error) {
-        onError(error);
-        throw errors.storeUnavailable(error);
-      }
-    };
-  }
-  return guarded as unknown as Store;
-}

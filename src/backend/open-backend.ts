@@ -1,0 +1,102 @@
+// The Backend port (DESIGN §3): every stateful part of one backend, built together so that the relay
+// core and the HTTP layer never see a Redis client or a SQLite handle.
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { createLocalNotifier, createRedisNotifier, type Notifier } from '../live/notifier.js';
+import { createMemoryTokenRegistry, type TokenRegistry } from '../pipe/token-registry.js';
+import type { Store } from '../store/store.js';
+import { guardStore } from './guarded-store.js';
+import { type LimiterFactory, memoryLimiters, redisLimiters } from './limiters.js';
+import { createOutageWatch, type OutageWatch } from './outage.js';
+
+/** What a health check reports of the backend. */
+export interface BackendHealth {
+  kind: Config['store'];
+  /** False while the store cannot be reached. */
+  up: boolean;
+}
+
+export interface Backend {
+  /** The store, every failure of which is a 503. */
+  store: Store;
+  /** Pipe tokens waiting for their other side. */
+  pipes: TokenRegistry;
+  /** Live-delivery wake-ups. */
+  notifier: Notifier;
+  /** Rate limits, byte budgets and bans. */
+  limiters: LimiterFactory;
+  /** The store's outage state: logs once when it goes away and once when it is back. */
+  outage: OutageWatch;
+  health(): BackendHealth;
+  close(): Promise<void>;
+}
+
+/** How long the first Redis connection may take before the relay serves anyway (with 503s until it is up). */
+const REDIS_START_WAIT_MS = 3000;
+
+type BackendConfig = Pick<Config, 'store' | 'dataDir' | 'redisUrl' | 'pipeTtlSeconds' | 'pipeMax'>;
+
+/**
+ * Opens the backend the configuration names. Adapters are imported on demand, so a Redis deployment
+ * never loads SQLite's native module.
+ */
+export async function openBackend(config: BackendConfig, logger: Logger): Promise<Backend> {
+  const pipeLimits = { ttlMs: config.pipeTtlSeconds * 1000, max: config.pipeMax };
+  if (config.store === 'redis') return openRedisBackend(config.redisUrl as string, pipeLimits, logger);
+
+  const { openSqliteStore } = await import('../store/sqlite-store.js');
+  const sqlite = openSqliteStore(config.store === 'memory' ? ':memory:' : config.dataDir);
+  if (sqlite.legacyFileFound) {
+    logger.warn(
+      `${config.dataDir} holds deadrop.sqlite, the store of an earlier version; its data is not read (it expired within DEADROP_TTL of the upgrade) and the file may be deleted.`,
+    );
+  }
+  const outage = createOutageWatch(`the ${config.store} store`, logger);
+  const pipes = createMemoryTokenRegistry(pipeLimits);
+  return {
+    store: guardStore(sqlite, outage),
+    pipes,
+    notifier: createLocalNotifier(),
+    limiters: memoryLimiters,
+    outage,
+    health: () => ({ kind: config.store, up: !outage.down }),
+    close: async () => {
+      await pipes.close();
+      await sqlite.close();
+    },
+  };
+}
+
+async function openRedisBackend(
+  url: string,
+  pipeLimits: { ttlMs: number; max: number },
+  logger: Logger,
+): Promise<Backend> {
+  const [{ createRedisConnection }, { createRedisStore }, { createRedisTokenRegistry }] = await Promise.all([
+    import('../store/redis-connection.js'),
+    import('../store/redis-store.js'),
+    import('../pipe/redis-token-registry.js'),
+  ]);
+  const outage = createOutageWatch('Redis', logger);
+  const client = createRedisConnection(url, (error) => outage.failed(error, false));
+  client.on('ready', () => outage.recovered());
+  // Redis being down at start is not fatal: the relay answers 503 until it is back.
+  await Promise.race([once(client, 'ready'), sleep(REDIS_START_WAIT_MS)]);
+  const notifier = createRedisNotifier(client, outage);
+  return {
+    store: guardStore(createRedisStore(client), outage),
+    pipes: createRedisTokenRegistry(client, pipeLimits),
+    notifier,
+    limiters: redisLimiters(client),
+    outage,
+    health: () => ({ kind: 'redis', up: client.isReady && !outage.down }),
+    close: async () => {
+      await notifier.close();
+      // A connection still reconnecting has nothing to flush: it is dropped, not closed.
+      if (client.isReady) await client.close().catch(() => client.destroy());
+      else if (client.isOpen) client.destroy();
+    },
+  };
+}

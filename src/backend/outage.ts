@@ -1,0 +1,50 @@
+// Quiet outages: a backend that goes away is logged once when it goes and once when it is back, with
+// the count of calls refused meanwhile, never a line per failed request (issue 11).
+import type { Logger } from 'pino';
+
+export interface OutageWatch {
+  /**
+   * Records a failure of the backend; the first of an outage logs one line. `refused` (default true)
+   * counts it as a refused call; a dropped connection's own error events are not calls.
+   */
+  failed(error: unknown, refused?: boolean): void;
+  /** Records that the backend answers again; ends an outage with one line. */
+  recovered(): void;
+  /** True while the backend is away. */
+  readonly down: boolean;
+}
+
+/** Watches one backend (`what`, e.g. "the SQLite store" or "Redis"), logging through `logger`. */
+export function createOutageWatch(what: string, logger: Logger, now: () => number = Date.now): OutageWatch {
+  let since: number | undefined;
+  let refused = 0;
+  return {
+    failed(error, countsAsRefused = true) {
+      if (countsAsRefused) refused++;
+      if (since !== undefined) return;
+      since = now();
+      logger.error(
+        {
+          err:
+            error instanceof Error
+              ? { message: error.message, code: (error as { code?: unknown }).code }
+              : error,
+        },
+        `${what} is unreachable; answering 503 until it is back`,
+      );
+    },
+    recovered() {
+      if (since === undefined) return;
+      const seconds = Math.round((now() - since) / 100) / 10;
+      logger.warn(
+        { downSeconds: seconds, refused },
+        `${what} is back after ${seconds} s; ${refused} calls were refused meanwhile`,
+      );
+      since = undefined;
+      refused = 0;
+    },
+    get down() {
+      return since !== undefined;
+    },
+  };
+}
