@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import request from 'supertest';
+import { vi } from 'vitest';
 import { type Backend, openBackend } from '../src/backend/open-backend.js';
 import { composeRelay } from '../src/compose.js';
 import { type Config, loadConfig } from '../src/config.js';
@@ -151,6 +152,33 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, what:
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Redis's clock in ms: the one its TTLs run on. */
+async function redisNow(): Promise<number> {
+  const { createClient } = await import('@redis/client');
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  try {
+    const [seconds, micros] = await client.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Lets `ms` pass for a relay's store: the embedded stores measure expiry with Date, which the caller
+ * fakes (`vi.useFakeTimers({ toFake: ['Date'] })`) and this moves; Redis's clock cannot be moved, so
+ * this waits until it has moved that far.
+ */
+export async function elapse(kind: StoreKind, ms: number): Promise<void> {
+  if (kind !== 'redis') {
+    vi.setSystemTime(Date.now() + ms);
+    return;
+  }
+  const until = (await redisNow()) + ms;
+  await waitFor(async () => (await redisNow()) > until, `Redis's clock to pass ${ms} ms`, ms + 5000);
+}
 
 /** A public key of the right shape that no relay issued. */
 export const forgedKey = () => randomBytes(24).toString('base64url');

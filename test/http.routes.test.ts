@@ -1,6 +1,6 @@
 // Every route through supertest on SQLite and on Redis: the happy path and each error of the contract.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forgedKey, openTestRelay, sleep, type TestRelay } from './helpers.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { elapse, forgedKey, openTestRelay, type TestRelay } from './helpers.js';
 
 const DONE = { message: 'Done', error: 'Ok', statusCode: 200 };
 const errorBody = (statusCode: number) => ({
@@ -302,13 +302,20 @@ describe.each(['sqlite', 'redis'] as const)('expiry on %s', (kind) => {
     relay = await openTestRelay(kind, { config: { ttlSeconds: 1 } });
   });
   afterAll(() => relay.dispose());
+  // SQLite measures expiry with Date, which these tests move; only Date is faked, so HTTP runs as usual.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('forgets queued items, values and fields after DEADROP_TTL', async () => {
     const keys = relay.keys();
     await relay.agent.post(`/public/${keys.public}`).send({ n: 1 }).expect(200);
     await relay.agent.post(`/private/${keys.private}`).send({ n: 2 }).expect(200);
     await relay.agent.post(`/private/${keys.private}/f`).send({ n: 3 }).expect(200);
-    await sleep(1200);
+    await elapse(kind, 1200);
     expect((await relay.agent.get(`/private/${keys.private}?stats`).expect(200)).body).toEqual({
       consume: { count: 0, ttl: 0 },
       publish: { ttl: 0 },
@@ -321,9 +328,9 @@ describe.each(['sqlite', 'redis'] as const)('expiry on %s', (kind) => {
   it('keeps a value alive past its first TTL when the owner renews it with PATCH', async () => {
     const keys = relay.keys();
     await relay.agent.post(`/private/${keys.private}`).type('text').send('alive').expect(200);
-    await sleep(700);
+    await elapse(kind, 700);
     await relay.agent.patch(`/private/${keys.private}`).expect(200);
-    await sleep(700);
+    await elapse(kind, 700);
     expect((await relay.agent.get(`/public/${keys.public}`).expect(200)).body).toBe('alive');
   });
 });

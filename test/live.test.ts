@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen, openTestRelay, randomSecret, sleep, type TestRelay, waitFor } from './helpers.js';
+import { listen, openTestRelay, randomSecret, type TestRelay, waitFor } from './helpers.js';
 
 const post = (relay: TestRelay, pub: string, body: object) => relay.agent.post(`/public/${pub}`).send(body);
 
@@ -18,7 +18,7 @@ describe.each(['sqlite', 'redis'] as const)('long-poll on %s', (kind) => {
     const started = Date.now();
     const waiting = relay.agent.get(`/private/${keys.private}?wait=10`);
     const answer = waiting.then((res) => res);
-    await sleep(200);
+    await waitFor(() => relay.notifier.listenerCount() > 0, 'the GET to wait');
     await post(relay, keys.public, { late: true }).expect(200);
     const res = await answer;
     expect(res.status).toBe(200);
@@ -47,7 +47,7 @@ describe.each(['sqlite', 'redis'] as const)('long-poll on %s', (kind) => {
   it('answers a waiting one-to-one read when the owner writes the value', async () => {
     const keys = relay.keys();
     const waiting = relay.agent.get(`/public/${keys.public}/reply-1?wait=10`).then((res) => res);
-    await sleep(150);
+    await waitFor(() => relay.notifier.listenerCount() > 0, 'the GET to wait');
     await relay.agent.post(`/private/${keys.private}/other`).send({ not: 'this' }).expect(200);
     await relay.agent.post(`/private/${keys.private}/reply-1`).send({ answer: 42 }).expect(200);
     const res = await waiting;

@@ -6,12 +6,24 @@ import { EXPIRING_TABLES } from './sqlite-schema.js';
 
 /** Once a minute: expired rows are invisible to reads anyway, the purge only gives the space back. */
 const DEFAULT_PURGE_INTERVAL_MS = 60_000;
-/** A batch should take about this long; the batch size follows (rows of blobs cost more than rows of JSON). */
-const BATCH_TARGET_MS = 5;
+/**
+ * A step (a batch of deletes, or of pages given back) should take about this long; its size follows, since
+ * rows of blobs cost more than rows of JSON and a busy disk more than an idle one. Requests wait at most
+ * one step.
+ */
+const STEP_TARGET_MS = 2;
 const MIN_BATCH = 8;
-const MAX_BATCH = 4096;
-/** Pages handed back to the file system per step (1 MiB with 4 KiB pages). */
-const VACUUM_PAGES_PER_STEP = 256;
+const MAX_BATCH = 1024;
+const MIN_PAGES = 16;
+const MAX_PAGES = 1024;
+
+/** The next step size: halved after a slow step, doubled after a quick one, within bounds. */
+const nextSize = (size: number, tookMs: number, min: number, max: number) =>
+  tookMs > STEP_TARGET_MS
+    ? Math.max(min, size >> 1)
+    : tookMs < STEP_TARGET_MS / 2
+      ? Math.min(max, size << 1)
+      : size;
 
 export interface Purger {
   /** Runs one purge now (or joins the one running); resolves with the number of rows deleted. */
@@ -41,22 +53,24 @@ export function createPurger(
   const run = async (): Promise<number> => {
     let deleted = 0;
     const cutoff = now();
+    let batch = 64;
     for (const table of EXPIRING_TABLES) {
-      let batch = 256;
       for (;;) {
         if (stopped) return deleted;
         const started = performance.now();
         const { changes } = deleteExpired[table]?.run(cutoff, batch) ?? { changes: 0 };
-        const tookMs = performance.now() - started;
         deleted += changes;
         if (changes < batch) break;
-        batch = tookMs > BATCH_TARGET_MS ? Math.max(MIN_BATCH, batch >> 1) : Math.min(MAX_BATCH, batch << 1);
+        batch = nextSize(batch, performance.now() - started, MIN_BATCH, MAX_BATCH);
         await yieldToRequests();
       }
       await yieldToRequests();
     }
+    let pages = 64;
     while (!stopped && (freePages.get() as number) > 0) {
-      db.pragma(`incremental_vacuum(${VACUUM_PAGES_PER_STEP})`);
+      const started = performance.now();
+      db.pragma(`incremental_vacuum(${pages})`);
+      pages = nextSize(pages, performance.now() - started, MIN_PAGES, MAX_PAGES);
       await yieldToRequests();
     }
     return deleted;
