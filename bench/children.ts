@@ -1,6 +1,7 @@
 // Servers under test as child processes on 127.0.0.1: free ports, readiness, and stopping every one of them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -12,7 +13,20 @@ const running = new Set<ChildProcess>();
 
 export interface Child {
   readonly url: string;
+  /** CPU time (user + system) the child has used so far, in ms, from /proc: contention does not inflate it. */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+async function cpuMsOf(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at ")"; utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 /** A port free a moment ago: PORT=0 would work, but the relay does not report the port it got. */
@@ -84,7 +98,7 @@ export async function startChild(
     }
     await sleep(50);
   }
-  return { url, stop: () => stopChild(child) };
+  return { url, cpuMs: () => cpuMsOf(child.pid), stop: () => stopChild(child) };
 }
 
 /** Stops every child still running: SIGTERM, then SIGKILL after a grace period. */

@@ -124,12 +124,14 @@ async function main() {
   const request = requests[which];
   if (!request) throw new Error(`case must be one of ${Object.keys(requests).join(', ')}`);
   console.log(`Profiling "${which}" on ${store} for ${DURATION_S} s (LOG_LEVEL=${env.LOG_LEVEL})…`);
+  const cpuBefore = await relay.cpuMs();
   const result = await autocannon({
     url: relay.url,
     connections: 50,
     duration: DURATION_S,
     requests: [request],
   });
+  const cpuUsPerReq = (((await relay.cpuMs()) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
   const loadEnded = Date.now();
   await relay.stop();
   const stopMs = Date.now() - loadEnded;
@@ -139,7 +141,9 @@ async function main() {
   // The load's last seconds, leaving out the shutdown: what a request costs at full speed.
   const { total, functions, origins } = summarise(profile, (DURATION_S - 1) * 1000, stopMs);
   const pct = (ms: number) => `${((100 * ms) / total).toFixed(1)} %`;
-  console.log(`\n${result.requests.average.toFixed(0)} req/s, p99 ${result.latency.p99} ms`);
+  console.log(
+    `\n${result.requests.average.toFixed(0)} req/s, p99 ${result.latency.p99} ms, ${cpuUsPerReq.toFixed(0)} µs of relay CPU per request`,
+  );
   printTable(
     ['origin (self time)', 'ms', 'share'],
     origins.map(([name, ms]) => [name, ms.toFixed(0), pct(ms)]),

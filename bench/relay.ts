@@ -38,6 +38,8 @@ interface CaseResult {
   case: string;
   store: string;
   reqPerSec: number;
+  /** The server's CPU time per answered request: what a request costs, whatever else runs on the machine. */
+  cpuUsPerReq: number;
   p99Ms: number;
   non2xx: number;
   errors: number;
@@ -70,14 +72,23 @@ const statusCounts = (result: Result) =>
   Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
 
 /** A short warm-up (discarded), then the measured run; both draw from the same `requests`. */
-async function measure(label: string, store: string, url: string, requests: Request[]): Promise<CaseResult> {
+async function measure(
+  label: string,
+  store: string,
+  server: Child,
+  requests: Request[],
+): Promise<CaseResult> {
+  const { url } = server;
   console.log(`• ${label} (${store}): ${WARMUP_S} s warm-up, ${DURATION_S} s measured…`);
   await cannon({ url, duration: WARMUP_S, requests });
+  const cpuBefore = await server.cpuMs();
   const result = await cannon({ url, duration: DURATION_S, requests });
+  const cpuMs = (await server.cpuMs()) - cpuBefore;
   return {
     case: label,
     store,
     reqPerSec: result.requests.average,
+    cpuUsPerReq: (cpuMs * 1000) / Math.max(1, result.requests.total),
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors,
@@ -169,10 +180,10 @@ async function benchRelay(relay: Child, store: string, shared: boolean): Promise
   await checkRelay(url, store);
 
   const postPool = await fetchKeyPairs(url, POST_POOL_SIZE);
-  const post = await measure('public POST 1 KiB JSON', store, url, [postTo(cycle(postPool))]);
+  const post = await measure('public POST 1 KiB JSON', store, relay, [postTo(cycle(postPool))]);
   if (shared) await sendEach(url, postPool.length, drainFrom(cycle(postPool)));
-  const publish = await measure('private KV publish 1 KiB', store, url, [publishTo(cycle(postPool))]);
-  const read = await measure('public KV read 1 KiB', store, url, [readFrom(cycle(postPool))]);
+  const publish = await measure('private KV publish 1 KiB', store, relay, [publishTo(cycle(postPool))]);
+  const read = await measure('public KV read 1 KiB', store, relay, [readFrom(cycle(postPool))]);
   if ((read.statusCodes['404'] ?? 0) > 0) read.notes = `${read.statusCodes['404']} reads found nothing`;
 
   // One key per drain, each holding one item, so that the drains measured are real ones and not 404s.
@@ -186,7 +197,7 @@ async function benchRelay(relay: Child, store: string, shared: boolean): Promise
   if (filled['200'] !== poolSize)
     throw new Error(`filling the drain keys answered ${JSON.stringify(filled)}`);
   const drainKeys = cycle(drainPool);
-  const drain = await measure('private GET drain', store, url, [drainFrom(drainKeys)]);
+  const drain = await measure('private GET drain', store, relay, [drainFrom(drainKeys)]);
   const wrapped = drainKeys.taken > poolSize;
   drain.notes =
     `${poolSize} keys × 1 item; 200 (drained) ${drain.statusCodes['200'] ?? 0}, ` +
@@ -202,12 +213,24 @@ function withRatio(result: CaseResult, baseline: number): CaseResult {
 }
 
 function printTable(results: CaseResult[]): void {
-  const header = ['case', 'store', 'req/s', 'p99 ms', 'non-2xx', 'errors', 'ratio', 'target', 'verdict'];
+  const header = [
+    'case',
+    'store',
+    'req/s',
+    'p99 ms',
+    'CPU µs/req',
+    'non-2xx',
+    'errors',
+    'ratio',
+    'target',
+    'verdict',
+  ];
   const rows = results.map((r) => [
     r.case,
     r.store,
     r.reqPerSec.toFixed(0),
     r.p99Ms.toFixed(0),
+    r.cpuUsPerReq.toFixed(0),
     String(r.non2xx),
     String(r.errors),
     (r.ratio ?? 1).toFixed(3),
@@ -244,7 +267,7 @@ async function main(): Promise<void> {
       '/',
       ROOT,
     );
-    const baseline = await measure('hello world GET /', 'none', hello.url, [{ path: '/' }]);
+    const baseline = await measure('hello world GET /', 'none', hello, [{ path: '/' }]);
     await hello.stop();
     results.push(baseline);
 

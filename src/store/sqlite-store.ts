@@ -3,6 +3,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 import { createPurger, type Purger } from './sqlite-purge.js';
 import { SCHEMA } from './sqlite-schema.js';
 import { type FieldValue, firstLogId, type LogEntry, type Store, type WriteResult } from './store.js';
@@ -11,12 +13,16 @@ import { type FieldValue, firstLogId, type LogEntry, type Store, type WriteResul
 export const SQLITE_FILE = 'relay.db';
 /** What the store of versions before 0.2 (Keyv on @keyv/sqlite) wrote; its data is not carried over. */
 const LEGACY_FILE = 'deadrop.sqlite';
-/** How long a second relay waits for the data dir's lock before it gives up with a sentence. */
-const LOCK_WAIT_MS = 200;
+/** How long a statement waits for the checkpoint thread's brief locks. */
+const LOCK_WAIT_MS = 5000;
 /** A page cache of 32 MiB: the working set of queues and values, not of blobs. */
 const CACHE_KIB = 32_768;
 /** After a checkpoint the WAL file is cut back to this, so a burst of blobs does not keep it large. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
+/** Reads map the file rather than copy it through read() calls: 256 MiB of address space, not of memory. */
+const MMAP_BYTES = 256 * 1024 * 1024;
+/** 64 MiB of WAL (in 4 KiB pages): the main connection checkpoints itself only past this. */
+const BACKSTOP_CHECKPOINT_PAGES = 16_384;
 
 export interface SqliteStoreOptions {
   /** The clock expiry is measured with (tests move it); Date.now by default. */
@@ -40,29 +46,32 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const inMemory = dataDir === ':memory:';
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
   const file = inMemory ? ':memory:' : join(dataDir, SQLITE_FILE);
-  const db = new Database(file, { timeout: LOCK_WAIT_MS });
+  let lock: DataDirLock | undefined;
+  let db: Database.Database;
   try {
-    // Before any table exists: freed pages can then be given back to the file system (purge).
-    db.pragma('auto_vacuum = INCREMENTAL');
-    // One process owns the data dir: the lock is taken by the first write below and held until close.
-    // Set before WAL, so the WAL index lives in the heap and no shared-memory file is made.
-    db.pragma('locking_mode = EXCLUSIVE');
-    // WAL with synchronous=NORMAL: a commit costs no fsync; a killed process loses nothing committed,
-    // a power cut may lose the last commits before the latest checkpoint (README: Stores).
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma(`cache_size = -${CACHE_KIB}`);
-    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
-    db.exec(SCHEMA);
-    // A write takes the lock now, not at the first request, so a second relay fails at its start.
-    db.exec('BEGIN IMMEDIATE; COMMIT');
+    // One process owns the data dir, so this connection is the only writer there is.
+    lock = inMemory ? undefined : lockDataDir(dataDir);
+    db = new Database(file, { timeout: LOCK_WAIT_MS });
   } catch (error) {
-    db.close();
+    lock?.release();
     throw new Error(
       `Cannot open ${file}: ${(error as Error).message}. Only one relay process may use a data dir (DEADROP_DATA_DIR); run more instances on the Redis store.`,
       { cause: error },
     );
   }
+  // Before any table exists: freed pages can then be given back to the file system (purge).
+  db.pragma('auto_vacuum = INCREMENTAL');
+  // WAL with synchronous=NORMAL: a commit costs no fsync; a killed process loses nothing committed,
+  // a power cut may lose the last commits before the latest checkpoint (README: Stores).
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`cache_size = -${CACHE_KIB}`);
+  db.pragma(`mmap_size = ${MMAP_BYTES}`);
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+  // Checkpoints run on a thread of their own; this threshold only catches up if that thread falls behind.
+  if (!inMemory) db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+  db.exec(SCHEMA);
+  const checkpointer = inMemory ? undefined : startCheckpointer(file);
   const now = options.now ?? (() => Date.now());
 
   const sql = {
@@ -230,7 +239,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
     close: async () => {
       await purger.stop();
+      await checkpointer?.stop();
       db.close();
+      lock?.release();
     },
   };
 }
