@@ -12,6 +12,7 @@ import type { RedisClient } from '../store/redis-store.js';
 import type { Store } from '../store/store.js';
 import { createHookSealer } from '../webhooks/hook-record.js';
 import { createWebhookSender, type WebhookSender } from '../webhooks/webhook-sender.js';
+import { refuseDeclaredOversize } from './admission.js';
 import { createBlobRouter } from './blob-routes.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
   app.use(cors());
   app.use(readRedirects);
+  app.use(refuseDeclaredOversize(config));
   app.use(banGuard);
   // Ahead of the JSON routes: takes only application/octet-stream one-to-one values, passes the rest on.
   app.use(createBlobRouter({ config, relay, store, secret, readLimit: limit.publicRead }));
