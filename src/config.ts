@@ -55,6 +55,13 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** An external piping server to redirect pipes to instead of the built-in /stream/. */
   readonly pipingUrl: string | undefined;
+
+  /** Time a request other than a pipe stream has to deliver its whole body, from its headers (408 after). */
+  readonly bodyTimeoutMs: number;
+  /** Connections open at once; undefined sizes the cap from the open-file limit when the server starts. */
+  readonly maxConnections: number | undefined;
+  /** Connections open at once from one client address (IPv4, or IPv6 /56); 0 turns this cap off. */
+  readonly maxConnectionsPerIp: number;
 }
 
 /** The port of Securelay's examples and of most container platforms. */
@@ -96,6 +103,16 @@ const DEFAULT_SSE_RESUME_SECONDS = 300;
 /** Securelay's pipe defaults: a redirect URL lives 60 s, at most 5 wait per key and method. */
 const DEFAULT_PIPE_TTL_SECONDS = 60;
 const DEFAULT_PIPE_MAX = 5;
+/**
+ * A body (10 KiB, or a 1 MiB blob) has 30 s to arrive: a 1 MiB blob over a 300 kbit/s uplink, while a
+ * client that sends headers and then nothing holds its socket no longer than that.
+ */
+const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+/**
+ * Several people behind one NAT, each with a page, an event stream and a few requests in flight; a small
+ * share of the global cap, so one address cannot hold the relay's sockets.
+ */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 
 /** Thrown by loadConfig with every problem found, one sentence each. */
 export class ConfigError extends Error {
@@ -243,6 +260,24 @@ export function loadConfig(env: Env): Config {
     pipeMax: integer('DEADROP_PIPE_MAX', DEFAULT_PIPE_MAX, 1, 1000, 'a whole number'),
     publicUrl: baseUrl('DEADROP_PUBLIC_URL'),
     pipingUrl: baseUrl('DEADROP_PIPING_URL'),
+    bodyTimeoutMs: integer(
+      'DEADROP_BODY_TIMEOUT',
+      DEFAULT_BODY_TIMEOUT_MS,
+      1,
+      3_600_000,
+      'a number of milliseconds',
+    ),
+    maxConnections:
+      value('DEADROP_MAX_CONNECTIONS') === undefined
+        ? undefined
+        : integer('DEADROP_MAX_CONNECTIONS', 0, 1, 10_000_000, 'a number of connections'),
+    maxConnectionsPerIp: integer(
+      'DEADROP_MAX_CONNECTIONS_PER_IP',
+      DEFAULT_MAX_CONNECTIONS_PER_IP,
+      0,
+      10_000_000,
+      'a number of connections',
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -141,4 +141,10 @@ export const errors = {
     ),
   storeUnavailable: (cause?: unknown) =>
     new RelayError(503, 'store_unavailable', 'The store is unreachable; try again shortly.', { cause }),
+  bodyTimeout: (timeoutMs: number) =>
+    new RelayError(
+      408,
+      'body_timeout',
+      `The body did not arrive within ${timeoutMs / 1000} s of the headers (DEADROP_BODY_TIMEOUT); send it at once.`,
+    ),
 } as const;

@@ -8,6 +8,7 @@ import type { OutageWatch } from '../backend/outage.js';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
 import type { Relay } from '../relay.js';
+import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { accessLog, UNLOGGED } from './logging.js';
@@ -62,6 +63,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
   app.use(cors());
   app.use(readRedirects);
+  app.use(refuseDeclaredOversize(config));
   app.use(banGuard);
 
   app
