@@ -165,17 +165,18 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
  * bare 500. A store outage is logged by the outage watch, once, not here per request.
  */
 function errorHandler(logger: Logger, outage: OutageWatch | undefined): ErrorRequestHandler {
-  return (error, req, res, next) => {
-    if (res.headersSent) {
-      next(error);
-      return;
-    }
+  return (error, req, res, _next) => {
     const relayError = toRelayError(error);
     if (relayError.code === 'store_unavailable' && outage) {
       res.locals[UNLOGGED] = true;
     } else if (relayError.code === 'internal') {
       // A bug: the only answer logged with its cause. Catalogued 5xx (a full store, a bound) are expected.
       logger.error({ err: relayError.cause ?? error }, 'request failed');
+    }
+    if (res.headersSent) {
+      // The answer has begun (an event stream, a pipe): it is cut, so the client sees a failure, not an end.
+      res.destroy();
+      return;
     }
     const target = failureRedirect(req, res);
     if (target) {
