@@ -1,7 +1,7 @@
 // The local Redis Cluster harness: six real redis-server processes, a real failover, and a clean exit.
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createCluster } from '@keyv/redis';
+import { createCluster, type RedisClusterType } from '@keyv/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.js';
 import { clusterOptionsFor, refreshTopologyOnReconnect } from './support/cluster-client.js';
@@ -19,7 +19,7 @@ const portAnswers = (port: number) =>
 
 describe('a local Redis Cluster', () => {
   let cluster: LocalRedisCluster;
-  let client: ReturnType<typeof createCluster>;
+  let client: RedisClusterType;
   let crashedPort: number | undefined;
 
   beforeAll(async () => {
