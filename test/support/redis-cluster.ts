@@ -1,6 +1,7 @@
 // A throwaway Redis Cluster for tests: six real redis-server processes (3 primaries, 3 replicas) on free
 // ports in a temp dir, with helpers to crash a primary, wait out its failover and bring it back.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -132,7 +133,12 @@ function createLocalCluster(root: string, freshPorts: number[], options: StartOp
   const killAllNow = () => {
     for (const node of nodes.values()) if (node.pid) tryKill(node.pid);
   };
-  process.once('exit', killAllNow);
+  // A test process that ends without calling stop() (a crash, process.exit) still leaves nothing behind.
+  const cleanUpAtExit = () => {
+    killAllNow();
+    rmSync(root, { recursive: true, force: true });
+  };
+  process.once('exit', cleanUpAtExit);
 
   const nodeOf = (port: number) => {
     const node = nodes.get(port);
@@ -256,6 +262,7 @@ function createLocalCluster(root: string, freshPorts: number[], options: StartOp
   async function health(): Promise<string | undefined> {
     const live = livePorts();
     const maps = new Set<string>();
+    const views = new Set<string>();
     for (const port of live) {
       const info = parseInfo(String(await command(port, ['CLUSTER', 'INFO'])));
       if (info.cluster_state !== 'ok') return `port ${port} says cluster_state:${info.cluster_state}`;
@@ -272,8 +279,19 @@ function createLocalCluster(root: string, freshPorts: number[], options: StartOp
         return `port ${port} still routes slots to a stopped node: ${map}`;
       }
       maps.add(map);
+      // Roles spread by gossip after the slots do: a replica may still look like an empty primary.
+      const view = (await topologyFrom(port)).filter((node) => live.includes(node.port));
+      const empty = view.find((node) => node.role === 'primary' && node.slots.length === 0);
+      if (empty) return `port ${port} sees ${empty.port} as a primary without slots`;
+      views.add(
+        view
+          .map((node) => `${node.port}:${node.primaryPort ?? 'primary'}`)
+          .sort()
+          .join(','),
+      );
     }
     if (maps.size > 1) return `the nodes disagree on the slot map: ${[...maps].join(' vs ')}`;
+    if (views.size > 1) return `the nodes disagree on the roles: ${[...views].join(' vs ')}`;
     return undefined;
   }
 
@@ -392,7 +410,7 @@ function createLocalCluster(root: string, freshPorts: number[], options: StartOp
           node.pid = undefined;
         }),
       );
-      process.off('exit', killAllNow);
+      process.off('exit', cleanUpAtExit);
       await rm(root, { recursive: true, force: true });
     },
   };
