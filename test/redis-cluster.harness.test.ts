@@ -1,7 +1,7 @@
 // The local Redis Cluster harness: six real redis-server processes, a real failover, and a clean exit.
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createCluster, type RedisClusterType } from '@keyv/redis';
+import { createCluster, type RedisClusterType } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.js';
 import { clusterOptionsFor, refreshTopologyOnReconnect } from './support/cluster-client.js';

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createClient } from '@keyv/redis';
+import { createClient } from '@redis/client';
 
 const HOST = '127.0.0.1';
 const SLOTS = 16384;
