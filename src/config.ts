@@ -31,6 +31,13 @@ export interface Config {
   /** Requests per client IP per route class per window; 0 disables rate limiting. */
   readonly rateLimit: number;
   readonly rateWindowSeconds: number;
+  /** Bytes one client address may write (store) per window; 0 disables the budget. */
+  readonly writeBudget: number;
+  /**
+   * Bytes the store may hold in all (SQLite: pages in use); past it writes get 507. Undefined: the
+   * default on SQLite, and on Redis its own maxmemory.
+   */
+  readonly storeMax: number | undefined;
   /** 429s within one window after which the client IP is banned; 0 disables bans. */
   readonly banAfter: number;
   readonly banTimeSeconds: number;
@@ -87,6 +94,13 @@ const DEFAULT_WEBHOOK_TIMEOUT_MS = 4000;
  */
 const DEFAULT_RATE_LIMIT = 1000;
 const DEFAULT_RATE_WINDOW_SECONDS = 60;
+/**
+ * 256 MiB a minute per address: a drop of a few hundred MiB, or tens of thousands of form posts, and yet a
+ * single address cannot fill a disk in an afternoon (that is DEADROP_STORE_MAX's job across addresses).
+ */
+const DEFAULT_WRITE_BUDGET = 268_435_456;
+/** 2 GiB: room for thousands of busy key pairs on any laptop or small VPS, and no more. */
+export const DEFAULT_SQLITE_STORE_MAX = 2_147_483_648;
 /** Ten 429s in one window is a client that ignores Retry-After: it is banned for ten minutes. */
 const DEFAULT_BAN_AFTER = 10;
 const DEFAULT_BAN_TIME_SECONDS = 600;
@@ -218,6 +232,17 @@ export function loadConfig(env: Env): Config {
       86_400,
       'a number of seconds',
     ),
+    writeBudget: integer(
+      'DEADROP_WRITE_BUDGET',
+      DEFAULT_WRITE_BUDGET,
+      0,
+      1_099_511_627_776,
+      'a number of bytes',
+    ),
+    storeMax:
+      value('DEADROP_STORE_MAX') === undefined
+        ? undefined
+        : integer('DEADROP_STORE_MAX', 0, 1_048_576, 1_099_511_627_776 * 64, 'a number of bytes'),
     banAfter: integer('DEADROP_BAN_AFTER', DEFAULT_BAN_AFTER, 0, 1_000_000, 'a number of 429 answers'),
     banTimeSeconds: integer(
       'DEADROP_BAN_TIME',

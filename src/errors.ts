@@ -3,14 +3,18 @@ import { STATUS_CODES } from 'node:http';
 
 /** An error the relay answers with `{statusCode, error, message}`; `code` is stable for clients and tests. */
 export class RelayError extends Error {
+  /** Seconds after which a retry may succeed: sent as `Retry-After` (every 429 and 503 carries one). */
+  readonly retryAfterSeconds: number | undefined;
+
   constructor(
     readonly statusCode: number,
     readonly code: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = 'RelayError';
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   /** The JSON body of the error answer. */
@@ -68,12 +72,21 @@ export const errors = {
       429,
       'rate_limited',
       `Too many requests from this address; retry in ${retryAfterSeconds} s (DEADROP_RATE_LIMIT per DEADROP_RATE_WINDOW).`,
+      { retryAfterSeconds },
+    ),
+  writeBudgetSpent: (budget: number, retryAfterSeconds: number) =>
+    new RelayError(
+      429,
+      'write_budget_spent',
+      `This address wrote its ${budget} bytes for this window (DEADROP_WRITE_BUDGET per DEADROP_RATE_WINDOW); retry in ${retryAfterSeconds} s.`,
+      { retryAfterSeconds },
     ),
   banned: (seconds: number) =>
     new RelayError(
       403,
       'banned',
       `This address ignored too many 429 answers and is banned for ${seconds} s (DEADROP_BAN_AFTER, DEADROP_BAN_TIME).`,
+      { retryAfterSeconds: seconds },
     ),
   pipeBusy: () => new RelayError(409, 'pipe_busy', 'This stream already has its sender and receiver.'),
   pipeNotFound: () =>
@@ -88,11 +101,12 @@ export const errors = {
       'pipe_expired',
       `No ${missing} came within ${ttlSeconds} s (DEADROP_PIPE_TTL); nothing was transferred. Try again.`,
     ),
-  tooManyPipes: (max: number) =>
+  tooManyPipes: (max: number, retryAfterSeconds: number) =>
     new RelayError(
       429,
       'too_many_pipes',
-      `${max} pipes already wait at this key for this method (DEADROP_PIPE_MAX).`,
+      `${max} pipes already wait at this key for this method (DEADROP_PIPE_MAX); retry in ${retryAfterSeconds} s.`,
+      { retryAfterSeconds },
     ),
   malformedBody: (detail: string) =>
     new RelayError(400, 'malformed_body', `The body could not be read: ${detail}`),
@@ -140,7 +154,10 @@ export const errors = {
       'The relay has no room for more data right now (DEADROP_STORE_MAX); try again once some is read or expires.',
     ),
   storeUnavailable: (cause?: unknown) =>
-    new RelayError(503, 'store_unavailable', 'The store is unreachable; try again shortly.', { cause }),
+    new RelayError(503, 'store_unavailable', 'The store is unreachable; try again shortly.', {
+      cause,
+      retryAfterSeconds: 1,
+    }),
   bodyTimeout: (timeoutMs: number) =>
     new RelayError(
       408,

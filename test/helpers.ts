@@ -41,9 +41,10 @@ export async function openTestBackend(
   options: { dataDir?: string; config?: Partial<Config>; logger?: pino.Logger } = {},
 ): Promise<TestBackend> {
   const dir = kind === 'sqlite' ? (options.dataDir ?? (await tempDir())) : './data';
-  const config = testConfig({ ...options.config, store: kind, dataDir: dir, redisUrl: REDIS_URL });
+  const redisUrl = options.config?.redisUrl ?? REDIS_URL;
+  const config = testConfig({ ...options.config, store: kind, dataDir: dir, redisUrl });
   const backend = await openBackend(config, options.logger ?? silentLogger);
-  if (kind === 'redis') await waitFor(() => backend.health().up, `Redis to be ready at ${REDIS_URL}`);
+  if (kind === 'redis') await waitFor(() => backend.health().up, `Redis to be ready at ${redisUrl}`);
   return {
     backend,
     dispose: async () => {

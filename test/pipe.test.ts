@@ -49,6 +49,7 @@ const renderErrors: ErrorRequestHandler = (error, _req, res, next) => {
     next(error);
     return;
   }
+  if (error.retryAfterSeconds !== undefined) res.set('Retry-After', String(error.retryAfterSeconds));
   res.status(error.statusCode ?? 500).json(error.toJSON?.() ?? {});
 };
 
@@ -124,13 +125,18 @@ async function readJson(response: IncomingMessage): Promise<{ statusCode: number
   return JSON.parse((await readBody(response)).body.toString());
 }
 
-/** Asks /pipe/<key> and returns the redirect. */
-async function pipe(url: string, key: string, method = 'GET'): Promise<string> {
+/** Asks /pipe/<key> and returns the redirect's Location as given. */
+async function pipeLocation(url: string, key: string, method = 'GET', headers?: Record<string, string>) {
   const body = method === 'GET' ? undefined : Buffer.from('ignored');
-  const response = await send(`${url}/pipe/${key}`, method, { body }).response;
+  const response = await send(`${url}/pipe/${key}`, method, { body, ...(headers && { headers }) }).response;
   await readBody(response);
   expect(response.statusCode).toBe(307);
   return response.headers.location as string;
+}
+
+/** Asks /pipe/<key> and returns where the redirect leads, resolved as a client resolves it. */
+async function pipe(url: string, key: string, method = 'GET'): Promise<string> {
+  return new URL(await pipeLocation(url, key, method), url).href;
 }
 
 /** True when `promise` has not settled within `ms`. */
@@ -150,6 +156,13 @@ describe.each(['memory', 'redis'] as const)('pairing at /pipe/ (%s registry)', (
     expect(await relay.router.waitingTokens(keys.public)).toBe(0);
   });
 
+  it('without DEADROP_PUBLIC_URL, redirects to a relative /stream/ path, whatever the Host header says', async () => {
+    const relay = await openRelay({ registry });
+    const keys = relay.keys();
+    const location = await pipeLocation(relay.url, keys.public, 'POST', { host: 'evil.example' });
+    expect(location).toMatch(/^\/stream\/[A-Za-z0-9_-]{22}$/);
+  });
+
   it('pairs the owner’s POST with a public GET, and PUT like POST', async () => {
     const relay = await openRelay({ registry });
     const keys = relay.keys();
@@ -167,10 +180,11 @@ describe.each(['memory', 'redis'] as const)('pairing at /pipe/ (%s registry)', (
     expect(new Set(tokens).size).toBe(5);
     const sixth = await send(`${relay.url}/pipe/${keys.private}`, 'GET').response;
     expect(sixth.statusCode).toBe(429);
+    expect(sixth.headers['retry-after']).toBe('5');
     expect(await readJson(sixth)).toEqual({
       statusCode: 429,
       error: 'Too Many Requests',
-      message: '5 pipes already wait at this key for this method (DEADROP_PIPE_MAX).',
+      message: '5 pipes already wait at this key for this method (DEADROP_PIPE_MAX); retry in 5 s.',
     });
     expect(await pipe(relay.url, keys.private, 'POST')).not.toContain(tokens[0]);
     expect(await pipe(relay.url, keys.public, 'PUT')).toBe(tokens[0]);

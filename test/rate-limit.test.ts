@@ -49,12 +49,16 @@ const limitsWith = (options: LimitsOptions = {}) =>
       rateWindowSeconds: 60,
       banAfter: options.banAfter ?? 0,
       banTimeSeconds: options.banTimeSeconds ?? 1,
+      writeBudget: 0,
     },
     limiters: options.redis ? redisLimiters(options.redis, options.prefix ?? randomPrefix()) : memoryLimiters,
     clientOf: clientHasher(options.secret ?? randomSecret()),
   });
 
 const renderErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+  if (error instanceof RelayError && error.retryAfterSeconds !== undefined) {
+    res.set('Retry-After', String(error.retryAfterSeconds));
+  }
   if (error instanceof RelayError) res.status(error.statusCode).json(error.toJSON());
   else res.status(500).json({ statusCode: 500 });
 };
@@ -117,7 +121,7 @@ describe.each(['memory', 'redis'] as const)('rate limits with the %s store', (ki
   it('keeps a separate counter per route class', async () => {
     const app = tinyApp(limits());
     expect(await statuses(app, '/keys/200', 4)).toEqual([200, 200, 200, 429]);
-    expect(await statuses(app, '/publicWrite/200', 3)).toEqual([200, 200, 200]);
+    expect(await statuses(app, '/write/200', 3)).toEqual([200, 200, 200]);
     expect(await statuses(app, '/privateRead/200', 1)).toEqual([200]);
   });
 
@@ -155,7 +159,7 @@ describe.each(['memory', 'redis'] as const)('rate limits with the %s store', (ki
 
   it('never limits when rateLimit is 0', async () => {
     const app = tinyApp(limits({ rateLimit: 0, banAfter: 1 }));
-    const answers = await statuses(app, '/publicWrite/200', 50);
+    const answers = await statuses(app, '/write/200', 50);
     expect(answers.every((status) => status === 200)).toBe(true);
   });
 });
@@ -167,8 +171,8 @@ describe('rate limits shared on Redis', () => {
     const appA = tinyApp(limitsWith({ ...shared, redis }));
     const appB = tinyApp(limitsWith({ ...shared, redis: await readyRedisClient() }));
 
-    expect(await statuses(appA, '/publicWrite/200', 2)).toEqual([200, 200]);
-    expect(await statuses(appB, '/publicWrite/200', 2)).toEqual([200, 429]);
+    expect(await statuses(appA, '/write/200', 2)).toEqual([200, 200]);
+    expect(await statuses(appB, '/write/200', 2)).toEqual([200, 429]);
     expect(await statuses(appA, '/keys/200', 1)).toEqual([403]);
   });
 
@@ -207,7 +211,7 @@ describe('rate limits shared on Redis', () => {
     const app = tinyApp(limitsWith({ redis: down, rateLimit: 1, banAfter: 1 }));
     expect(down.isReady).toBe(false);
     const started = Date.now();
-    expect(await statuses(app, '/publicWrite/200', 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(await statuses(app, '/write/200', 5)).toEqual([200, 200, 200, 200, 200]);
     expect(await statuses(app, '/keys/404', 2)).toEqual([404, 404]);
     expect(Date.now() - started).toBeLessThan(5000);
   });

@@ -3,13 +3,14 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { type Config, DEFAULT_SQLITE_STORE_MAX } from '../config.js';
 import { createLocalNotifier, createRedisNotifier, type Notifier } from '../live/notifier.js';
 import { createMemoryTokenRegistry, type TokenRegistry } from '../pipe/token-registry.js';
 import type { Store } from '../store/store.js';
 import { guardStore } from './guarded-store.js';
 import { type LimiterFactory, memoryLimiters, redisLimiters } from './limiters.js';
 import { createOutageWatch, type OutageWatch } from './outage.js';
+import { watchRedisCapacity } from './redis-capacity.js';
 
 /** What a health check reports of the backend. */
 export interface BackendHealth {
@@ -36,7 +37,10 @@ export interface Backend {
 /** How long the first Redis connection may take before the relay serves anyway (with 503s until it is up). */
 const REDIS_START_WAIT_MS = 3000;
 
-type BackendConfig = Pick<Config, 'store' | 'dataDir' | 'redisUrl' | 'pipeTtlSeconds' | 'pipeMax'>;
+type BackendConfig = Pick<
+  Config,
+  'store' | 'dataDir' | 'redisUrl' | 'pipeTtlSeconds' | 'pipeMax' | 'storeMax'
+>;
 
 /**
  * Opens the backend the configuration names. Adapters are imported on demand, so a Redis deployment
@@ -44,10 +48,14 @@ type BackendConfig = Pick<Config, 'store' | 'dataDir' | 'redisUrl' | 'pipeTtlSec
  */
 export async function openBackend(config: BackendConfig, logger: Logger): Promise<Backend> {
   const pipeLimits = { ttlMs: config.pipeTtlSeconds * 1000, max: config.pipeMax };
-  if (config.store === 'redis') return openRedisBackend(config.redisUrl as string, pipeLimits, logger);
+  if (config.store === 'redis') {
+    return openRedisBackend(config.redisUrl as string, pipeLimits, config.storeMax, logger);
+  }
 
   const { openSqliteStore } = await import('../store/sqlite-store.js');
-  const sqlite = openSqliteStore(config.store === 'memory' ? ':memory:' : config.dataDir);
+  const sqlite = openSqliteStore(config.store === 'memory' ? ':memory:' : config.dataDir, {
+    maxBytes: config.storeMax ?? DEFAULT_SQLITE_STORE_MAX,
+  });
   if (sqlite.legacyFileFound) {
     logger.warn(
       `${config.dataDir} holds deadrop.sqlite, the store of an earlier version; its data is not read (it expired within DEADROP_TTL of the upgrade) and the file may be deleted.`,
@@ -72,6 +80,7 @@ export async function openBackend(config: BackendConfig, logger: Logger): Promis
 async function openRedisBackend(
   url: string,
   pipeLimits: { ttlMs: number; max: number },
+  storeMax: number | undefined,
   logger: Logger,
 ): Promise<Backend> {
   const [{ createRedisConnection }, { createRedisStore }, { createRedisTokenRegistry }] = await Promise.all([
@@ -85,14 +94,16 @@ async function openRedisBackend(
   // Redis being down at start is not fatal: the relay answers 503 until it is back.
   await Promise.race([once(client, 'ready'), sleep(REDIS_START_WAIT_MS)]);
   const notifier = createRedisNotifier(client, outage);
+  const capacity = watchRedisCapacity(client, storeMax, logger);
   return {
-    store: guardStore(createRedisStore(client), outage),
+    store: guardStore(createRedisStore(client, { capacity }), outage),
     pipes: createRedisTokenRegistry(client, pipeLimits),
     notifier,
     limiters: redisLimiters(client),
     outage,
     health: () => ({ kind: 'redis', up: client.isReady && !outage.down }),
     close: async () => {
+      capacity.stop();
       await notifier.close();
       // A connection still reconnecting has nothing to flush: it is dropped, not closed.
       if (client.isReady) await client.close().catch(() => client.destroy());

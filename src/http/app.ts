@@ -47,7 +47,7 @@ const notAllowed =
 export function createApp({ config, relay, limiters, outage, clientOf, logger }: AppDeps): express.Express {
   const body = readBody({ bodyLimit: config.bodyLimit });
   const fieldBody = readBody({ bodyLimit: config.bodyLimit, blobLimit: config.blobLimit });
-  const { banGuard, limit } = createRateLimits({ config, limiters, clientOf, outage });
+  const { banGuard, limit, spendWriteBudget } = createRateLimits({ config, limiters, clientOf, outage });
   /** A blob's key and uid are checked before its upload is read (JSON bodies are small: read first). */
   const checkBlobWrite: RequestHandler = (req, _res, next) => {
     if (req.is('application/octet-stream'))
@@ -82,7 +82,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
   app
     .route('/public/:key')
     .get(limit.publicRead, async (req, res) => sendJsonText(res, await relay.readValue(req.params.key)))
-    .post(limit.publicWrite, body, async (req, res) => {
+    .post(limit.write, body, spendWriteBudget, async (req, res) => {
       sendDone(res, await relay.postToQueue(req.params.key, res.locals.item));
     })
     .all(notAllowed('GET', 'POST'));
@@ -104,15 +104,15 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
         sendJsonText(res, `[${items.join(',')}]`);
       }
     })
-    .post(body, async (req, res) => {
+    .post(limit.write, body, spendWriteBudget, async (req, res) => {
       await relay.publishValue(req.params.key, res.locals.item);
       sendDone(res);
     })
-    .patch(async (req, res) => {
+    .patch(limit.write, async (req, res) => {
       await relay.renewValue(req.params.key);
       sendDone(res);
     })
-    .delete(async (req, res) => {
+    .delete(limit.write, async (req, res) => {
       await relay.unpublishValue(req.params.key);
       res.status(204).end();
     })
@@ -138,17 +138,17 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
     .get(limit.privateRead, async (req, res) =>
       res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }),
     )
-    .post(checkBlobWrite, fieldBody, async (req, res) => {
+    .post(limit.write, checkBlobWrite, fieldBody, spendWriteBudget, async (req, res) => {
       await relay.putField(req.params.key, req.params.uid, res.locals.item);
       sendDone(res);
     })
-    .delete(async (req, res) => {
+    .delete(limit.write, async (req, res) => {
       await relay.deleteField(req.params.key, req.params.uid);
       res.status(204).end();
     })
     .all(notAllowed('GET', 'POST', 'DELETE'));
 
-  const pipes = createPipeRouter({ config, relay, logger });
+  const pipes = createPipeRouter({ config, relay, logger, limit: limit.write });
   app.locals.pipes = pipes;
   app.use(pipes);
   app.use(createPagesRouter({ config, id: relay.id }));
@@ -178,6 +178,8 @@ function errorHandler(logger: Logger, outage: OutageWatch | undefined): ErrorReq
       res.destroy();
       return;
     }
+    if (relayError.retryAfterSeconds !== undefined)
+      res.set('Retry-After', String(relayError.retryAfterSeconds));
     const target = failureRedirect(req, res);
     if (target) {
       res.redirect(303, target);

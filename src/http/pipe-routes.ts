@@ -15,6 +15,8 @@ export interface PipeRouterDeps {
   /** Pairs arrivals at /pipe/ (the key rules are the relay's). */
   relay: Pick<Relay, 'arriveAtPipe' | 'waitingPipes'>;
   logger: Logger;
+  /** The rate limit pipe requests count against (the app's write class); none by default. */
+  limit?: RequestHandler;
 }
 
 /** The router, plus what a health check, a test or a shutdown needs. */
@@ -36,7 +38,12 @@ interface Side extends StreamParty {
 const TRUNCATE_GRACE_MS = 1000;
 
 /** Builds the router for `/pipe/:key` and `/stream/:token`; mount it before the 404 handler. */
-export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDeps): PipeRouter {
+export function createPipeRouter({
+  config,
+  relay: pipes,
+  logger,
+  limit = (_req, _res, next) => next(),
+}: PipeRouterDeps): PipeRouter {
   const ttlMs = config.pipeTtlSeconds * 1000;
   const matcher = createStreamMatcher<Side, Side>({ ttlMs });
   const allowed = PIPE_METHODS.join(', ');
@@ -60,12 +67,11 @@ export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDep
         });
       });
     }
-    // encodeURI: the Host header is the client's text, and must not break the Location header.
-    const location = encodeURI(
+    // Without DEADROP_PUBLIC_URL the location is relative: the client's Host header never makes it.
+    const location =
       config.pipingUrl !== undefined
         ? `${config.pipingUrl}/${ticket.token}`
-        : `${ticket.baseUrl ?? `${req.protocol}://${req.host}`}/stream/${ticket.token}`,
-    );
+        : `${ticket.baseUrl ?? ''}/stream/${ticket.token}`;
     // Written by hand rather than with res.redirect: this answer is half of every transfer's overhead.
     res.writeHead(307, {
       Location: location,
@@ -158,8 +164,20 @@ export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDep
   };
 
   const router = express.Router();
-  router.route('/pipe/:key').head(notAllowed).get(toStream).post(toStream).put(toStream).all(notAllowed);
-  router.route('/stream/:token').head(notAllowed).get(receive).post(send).put(send).all(notAllowed);
+  router
+    .route('/pipe/:key')
+    .head(notAllowed)
+    .get(limit, toStream)
+    .post(limit, toStream)
+    .put(limit, toStream)
+    .all(notAllowed);
+  router
+    .route('/stream/:token')
+    .head(notAllowed)
+    .get(limit, receive)
+    .post(limit, send)
+    .put(limit, send)
+    .all(notAllowed);
 
   return Object.assign(router, {
     streams: () => matcher.stats(),

@@ -3,7 +3,7 @@ import { type CommandParser, defineScript } from '@redis/client';
 import { errors } from '../errors.js';
 import type { RedisConnection } from '../store/redis-connection.js';
 import type { PipeDirection } from './sides.js';
-import { newPipeToken, type RegistryLimits, type TokenRegistry } from './token-registry.js';
+import { newPipeToken, pipeLineFull, type RegistryLimits, type TokenRegistry } from './token-registry.js';
 
 /**
  * Under the key pair's hash tag (DESIGN §3): a sorted set of waiting tokens scored by expiry, and one
@@ -94,7 +94,7 @@ export function createRedisTokenRegistry(
           [role, method, newPipeToken(), baseUrl ?? '', String(ttlMs), String(max)],
         ),
       );
-      if (outcome === 'full' || token === undefined) throw errors.tooManyPipes(max);
+      if (outcome === 'full' || token === undefined) throw pipeLineFull({ ttlMs, max });
       return { token, created: outcome === 'created', baseUrl: base || undefined };
     },
     async cancel(pub, dir, token) {

@@ -38,6 +38,13 @@ export interface TokenRegistry {
   close(): Promise<void>;
 }
 
+/**
+ * The 429 of a full line: a waiting token frees its place when it pairs (any moment) or expires (within
+ * its TTL), so a retry after a few seconds is sensible.
+ */
+export const pipeLineFull = ({ ttlMs, max }: RegistryLimits) =>
+  errors.tooManyPipes(max, Math.min(5, Math.ceil(ttlMs / 1000)));
+
 /** 16 random bytes: the token is the only secret of a /stream/ URL. */
 export const newPipeToken = (): string => randomBytes(16).toString('base64url');
 
@@ -77,7 +84,9 @@ export function createMemoryTokenRegistry({ ttlMs, max }: RegistryLimits): Token
         remove(key, partner.token);
         return { token: partner.token, created: false, baseUrl: partner.baseUrl };
       }
-      if (line.filter((waiting) => waiting.method === method).length >= max) throw errors.tooManyPipes(max);
+      if (line.filter((waiting) => waiting.method === method).length >= max) {
+        throw pipeLineFull({ ttlMs, max });
+      }
       const token = newPipeToken();
       const timer = setTimeout(() => remove(key, token), ttlMs).unref();
       line.push({ token, role, method, baseUrl, timer });

@@ -24,8 +24,36 @@ const toLogEntry = (entry: string): LogEntry => {
 
 const remainingMs = (pttl: unknown) => Math.max(0, Number(pttl));
 
+/** Redis's own refusal when it is at maxmemory with noeviction: the store is full, not away. */
+const isOutOfMemory = (error: unknown) => /^OOM\b/.test(String((error as Error)?.message));
+
+export interface RedisStoreOptions {
+  /** The global bound, watched by the backend: whether writes must be refused, and what was written. */
+  capacity?: { full(): boolean; wrote(bytes: number): void };
+}
+
+const unbounded = { full: () => false, wrote: () => {} };
+
 /** Builds the store on a connection made by `createRedisConnection`; `close` does not end the connection. */
-export function createRedisStore(client: RedisConnection): Store {
+export function createRedisStore(
+  client: RedisConnection,
+  { capacity = unbounded }: RedisStoreOptions = {},
+): Store {
+  /** Runs a write of `bytes` unless the store is full; Redis's own OOM refusal is a full store too. */
+  const bounded = async <T>(
+    bytes: number,
+    write: () => Promise<T>,
+  ): Promise<T | { refused: 'store_full' }> => {
+    if (capacity.full()) return { refused: 'store_full' };
+    try {
+      const result = await write();
+      capacity.wrote(bytes);
+      return result;
+    } catch (error) {
+      if (isOutOfMemory(error)) return { refused: 'store_full' };
+      throw error;
+    }
+  };
   // Field values come back as bytes: a blob is not text.
   const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   const fieldKeys = (pub: string, uid: string) => {
@@ -36,17 +64,18 @@ export function createRedisStore(client: RedisConnection): Store {
     typeof reply === 'string' ? { hook: reply } : reply === 1 ? 'stored' : { refused: 'queue_full' };
 
   return {
-    appendToQueue: async (pub, item, ttlMs, max) => {
-      const keys = storeKeys(pub);
-      return appendResult(
-        await client.appendItem(keys.queue, keys.hook, item, ttlMs, max, false),
-      ) as WriteResult;
-    },
+    appendToQueue: (pub, item, ttlMs, max) =>
+      bounded(item.length, async () => {
+        const keys = storeKeys(pub);
+        const reply = await client.appendItem(keys.queue, keys.hook, item, ttlMs, max, false);
+        return appendResult(reply) as WriteResult;
+      }),
 
-    appendUnlessHooked: async (pub, item, ttlMs, max) => {
-      const keys = storeKeys(pub);
-      return appendResult(await client.appendItem(keys.queue, keys.hook, item, ttlMs, max, true));
-    },
+    appendUnlessHooked: (pub, item, ttlMs, max) =>
+      bounded(item.length, async () => {
+        const keys = storeKeys(pub);
+        return appendResult(await client.appendItem(keys.queue, keys.hook, item, ttlMs, max, true));
+      }),
 
     drainQueue: (pub) => client.drainQueue(storeKeys(pub).queue),
 
@@ -55,10 +84,11 @@ export function createRedisStore(client: RedisConnection): Store {
       return { count, ttlMs: count > 0 ? remainingMs(pttl) : 0 };
     },
 
-    publishValue: async (pub, value, ttlMs) => {
-      await client.set(storeKeys(pub).value, value, { expiration: { type: 'PX', value: ttlMs } });
-      return 'stored';
-    },
+    publishValue: (pub, value, ttlMs) =>
+      bounded(value.length, async () => {
+        await client.set(storeKeys(pub).value, value, { expiration: { type: 'PX', value: ttlMs } });
+        return 'stored' as const;
+      }),
 
     readValue: async (pub) => (await client.get(storeKeys(pub).value)) ?? undefined,
 
@@ -70,21 +100,22 @@ export function createRedisStore(client: RedisConnection): Store {
 
     valueTtl: async (pub) => remainingMs(await client.pTTL(storeKeys(pub).value)),
 
-    putField: async (pub, uid, value, ttlMs, { maxFields, blobQuota }) => {
-      const size = typeof value === 'string' ? 0 : value.byteLength;
-      const [outcome, used] = await client.putField(
-        fieldKeys(pub, uid),
-        uid,
-        encodeField(value),
-        ttlMs,
-        maxFields,
-        size,
-        blobQuota,
-      );
-      if (outcome === 'stored') return 'stored';
-      if (outcome === 'quota_full') return { refused: 'quota_full', used: Number(used) };
-      return { refused: 'fields_full' };
-    },
+    putField: (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
+      bounded(typeof value === 'string' ? value.length : value.byteLength, async (): Promise<WriteResult> => {
+        const size = typeof value === 'string' ? 0 : value.byteLength;
+        const [outcome, used] = await client.putField(
+          fieldKeys(pub, uid),
+          uid,
+          encodeField(value),
+          ttlMs,
+          maxFields,
+          size,
+          blobQuota,
+        );
+        if (outcome === 'stored') return 'stored';
+        if (outcome === 'quota_full') return { refused: 'quota_full', used: Number(used) };
+        return { refused: 'fields_full' };
+      }),
 
     takeField: async (pub, uid) => {
       const stored = await binary.takeField(fieldKeys(pub, uid), uid);

@@ -27,6 +27,8 @@ const BACKSTOP_CHECKPOINT_PAGES = 16_384;
 export interface SqliteStoreOptions {
   /** The clock expiry is measured with (tests move it); Date.now by default. */
   now?: () => number;
+  /** Bytes of pages in use past which writes are refused (DEADROP_STORE_MAX); none by default. */
+  maxBytes?: number;
   /** How often expired rows are purged; 0 turns the timer off (tests call `purge` themselves). */
   purgeIntervalMs?: number;
 }
@@ -122,6 +124,21 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   };
   const pageSize = db.pragma('page_size', { simple: true }) as number;
 
+  const usedBytes = () => ((sql.pageCount.get() as number) - (sql.freePages.get() as number)) * pageSize;
+  const { maxBytes } = options;
+  /** True when the store holds its bound: writes are refused, reads and deletes go on. */
+  const full = () => maxBytes !== undefined && usedBytes() >= maxBytes;
+  /** Runs a write; a disk that is full (SQLITE_FULL) refuses it like the bound does, rather than failing. */
+  const bounded = <T>(write: () => T): T | { refused: 'store_full' } => {
+    if (full()) return { refused: 'store_full' };
+    try {
+      return write();
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_FULL') return { refused: 'store_full' };
+      throw error;
+    }
+  };
+
   const append = (pub: string, item: string, ttlMs: number, max: number, at: number): WriteResult => {
     if ((sql.countQueue.get(pub, at) as number) >= max) return { refused: 'queue_full' };
     sql.insertItem.run(pub, item, at + ttlMs);
@@ -183,10 +200,11 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   return {
     legacyFileFound,
     purge: () => purger.purge(),
-    usedBytes: () => ((sql.pageCount.get() as number) - (sql.freePages.get() as number)) * pageSize,
+    usedBytes,
 
-    appendUnlessHooked: async (pub, item, ttlMs, max) => tx.appendUnlessHooked(pub, item, ttlMs, max),
-    appendToQueue: async (pub, item, ttlMs, max) => tx.appendToQueue(pub, item, ttlMs, max),
+    appendUnlessHooked: async (pub, item, ttlMs, max) =>
+      bounded(() => tx.appendUnlessHooked(pub, item, ttlMs, max)),
+    appendToQueue: async (pub, item, ttlMs, max) => bounded(() => tx.appendToQueue(pub, item, ttlMs, max)),
     drainQueue: async (pub) => tx.drainQueue(pub),
     queueStats: async (pub) => {
       const at = now();
@@ -194,10 +212,11 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       return { count, ttlMs: remaining(newest, at) };
     },
 
-    publishValue: async (pub, value, ttlMs) => {
-      sql.putValue.run(pub, value, now() + ttlMs);
-      return 'stored';
-    },
+    publishValue: async (pub, value, ttlMs) =>
+      bounded(() => {
+        sql.putValue.run(pub, value, now() + ttlMs);
+        return 'stored' as const;
+      }),
     readValue: async (pub) => sql.readValue.get(pub, now()) as string | undefined,
     renewValue: async (pub, ttlMs) => {
       const at = now();
@@ -212,7 +231,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     putField: async (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
-      tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota),
+      bounded(() => tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota)),
     takeField: async (pub, uid) => {
       const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
       return row && row.expires > now() ? row.value : undefined;
