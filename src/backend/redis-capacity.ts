@@ -27,7 +27,7 @@ const infoField = (info: string, field: string): string | undefined =>
   new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 
 /**
- * Polls `INFO memory`: full once `used_memory` reaches `storeMax` (DEADROP_STORE_MAX) or 95 % of Redis's
+ * Polls `INFO memory`: full once `used_memory` reaches `storeMax` (DEADROP_STORE_MAX) or 90 % of Redis's
  * `maxmemory`, whichever is lower. Says once what bound applies, and warns when Redis would evict.
  */
 export function watchRedisCapacity(
