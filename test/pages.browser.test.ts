@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SCREENSHOTS } from './browser.js';
+import { launchChromium, OTHER_HOST, SCREENSHOTS } from './browser.js';
 import { forgedKey, listen, openTestRelay, type TestRelay } from './helpers.js';
 
 describe('pages in Chromium', () => {
@@ -138,6 +138,26 @@ describe('pages in Chromium', () => {
     expect(await page.locator('.opblock').count()).toBe(operations.length);
     await page.screenshot({ path: `${SCREENSHOTS}/docs.png`, fullPage: false });
     expect(outside).toEqual([]);
+    await page.close();
+  });
+
+  it('runs the scripts and applies the styles of / and /drop opened under another name over plain HTTP', async () => {
+    const base = server.url.replace('127.0.0.1', OTHER_HOST);
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    page.on('requestfailed', (request) => failed.push(request.url()));
+    await page.goto(`${base}/`);
+    // style.css sets the body's width; without it the page is bare text across the window.
+    expect(await page.$eval('body', (body) => getComputedStyle(body).maxWidth)).toBe('736px');
+    await page.click('#new-keys');
+    await page.waitForSelector('#keys:not([hidden])');
+    expect(await page.textContent('#keys')).toMatch(/private: [\w-]{32}/);
+    await page.screenshot({ path: `${SCREENSHOTS}/home-other-host.png` });
+
+    await page.goto(`${base}/drop`);
+    await page.waitForSelector('#send:not([hidden])');
+    expect(await page.$eval('body', (body) => getComputedStyle(body).maxWidth)).toBe('736px');
+    expect(failed).toEqual([]);
     await page.close();
   });
 });
