@@ -1,5 +1,6 @@
 // The OpenAPI description (api-docs/openapi.yaml) against the routes the app really mounts.
 import { readFileSync } from 'node:fs';
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createApp } from '../src/http/app.js';
@@ -15,6 +16,7 @@ interface Operation {
 type PathItem = Partial<Record<(typeof HTTP_METHODS)[number], Operation>>;
 interface Spec {
   openapi: string;
+  servers: { url: string }[];
   paths: Record<string, PathItem>;
 }
 
@@ -106,5 +108,28 @@ describe('the OpenAPI description', () => {
       HTTP_METHODS.flatMap((method) => item[method]?.operationId ?? []),
     );
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('/openapi.json', () => {
+  const served = async (publicUrl?: string) => {
+    const app = createApp({
+      config: testConfig({ publicUrl }),
+      store: createMemoryStore(),
+      secret: 'x'.repeat(32),
+      logger: silentLogger,
+    });
+    return (await request(app).get('/openapi.json').expect(200).expect('Content-Type', /json/)).body as Spec;
+  };
+
+  it('names the relay it was fetched from as its one server: the relative "/"', async () => {
+    const document = await served();
+    expect(document.servers.map((server) => server.url)).toEqual(['/']);
+    expect(document.paths).toEqual(spec.paths);
+  });
+
+  it('names DEADROP_PUBLIC_URL as its one server when that is set', async () => {
+    const document = await served('https://relay.example/deadrop');
+    expect(document.servers.map((server) => server.url)).toEqual(['https://relay.example/deadrop']);
   });
 });

@@ -160,4 +160,23 @@ describe('pages in Chromium', () => {
     expect(failed).toEqual([]);
     await page.close();
   });
+
+  it('runs "Try it out" on GET /id against this relay on its own port', async () => {
+    outside.length = 0;
+    const page = await newPage();
+    await page.goto(`${server.url}/docs`);
+    const operation = page.locator('#operations-keys-getInstanceId');
+    await operation.locator('.opblock-summary').click();
+    // docs-init.js sets tryItOutEnabled: each operation opens ready to execute (its button says Cancel).
+    expect(await operation.locator('button.try-out__btn').textContent()).toBe('Cancel');
+    await operation.locator('button.execute').click();
+    const response = operation.locator('.live-responses-table .response');
+    await response.waitFor();
+    expect(await response.locator('.response-col_status').textContent()).toContain('200');
+    expect(await response.locator('.response-col_description').textContent()).toContain(relay.keyring.id);
+    expect((await operation.locator('.request-url pre').textContent())?.trim()).toBe(`${server.url}/id`);
+    await operation.screenshot({ path: `${SCREENSHOTS}/docs-try-it-out.png` });
+    expect(outside).toEqual([]);
+    await page.close();
+  });
 });

@@ -27,6 +27,18 @@ const render = (template: string, values: Record<string, string | number>) =>
 /** The request's own base URL (behind a trusted proxy, the client's view of it). */
 const baseOf = (req: express.Request) => `${req.protocol}://${req.get('host')}`;
 
+/**
+ * The OpenAPI document with this relay as its one server: its DEADROP_PUBLIC_URL, or the relative `/`
+ * (the instance the document was fetched from, whatever name and port reached it), so that the
+ * reference's "Try it out" calls this relay.
+ */
+function describeThisInstance(spec: Record<string, unknown>, publicUrl: string | undefined) {
+  const server = publicUrl
+    ? { url: publicUrl, description: 'This relay (DEADROP_PUBLIC_URL).' }
+    : { url: '/', description: 'This relay: the one that served this document.' };
+  return { ...spec, servers: [server] };
+}
+
 /** Builds the router for `/`, `/assets`, `/docs`, `/openapi.json`, `/examples` and `/sdk`. */
 export function createPagesRouter({ config, id }: { config: Config; id: string }): Router {
   const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -40,7 +52,7 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
       config.rateLimit === 0 ? 'unlimited' : `${config.rateLimit} per ${config.rateWindowSeconds} s`,
   });
   const docs = read('public/docs.html');
-  const spec = JSON.stringify(parse(read('api-docs/openapi.yaml')));
+  const spec = JSON.stringify(describeThisInstance(parse(read('api-docs/openapi.yaml')), config.publicUrl));
   const form = read('examples/form.html');
   const drop = read('public/drop.html');
   const staticOptions = { index: false, fallthrough: true, maxAge: '1h' };
