@@ -1,7 +1,6 @@
 // The relay's own pages: a home page, the API reference (Swagger UI, served locally), the OpenAPI
 // document as JSON, and the examples. Nothing is loaded from anywhere but the relay.
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
@@ -15,7 +14,6 @@ function projectRoot(): string {
   return dir;
 }
 const ROOT = projectRoot();
-const SWAGGER_UI = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 const KEY_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -72,7 +70,8 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
     res.type('html').send(render(form, { ACTION: action, PUBLIC_PATH: path }));
   });
   router.use('/assets', express.static(join(ROOT, 'public/assets'), staticOptions));
-  router.use('/docs/assets', express.static(SWAGGER_UI, staticOptions));
+  // Copied out of swagger-ui-dist by the build (scripts/copy-swagger-ui.mjs): not a runtime dependency.
+  router.use('/docs/assets', express.static(join(ROOT, 'dist/swagger-ui'), staticOptions));
   router.use('/examples', express.static(join(ROOT, 'examples'), staticOptions));
   router.use('/sdk', express.static(join(ROOT, 'dist/public'), staticOptions));
   return router;
