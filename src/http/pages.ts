@@ -1,19 +1,13 @@
 // The relay's own pages: a home page, the API reference (Swagger UI, served locally), the OpenAPI
 // document as JSON, and the examples. Nothing is loaded from anywhere but the relay.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import express, { type Router } from 'express';
 import { parse } from 'yaml';
 import type { Config } from '../config.js';
+import { packageRoot } from '../package-root.js';
 
-/** The project root: the nearest folder above this module with a package.json (src/ or dist/src/). */
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
-const ROOT = projectRoot();
+const ROOT = packageRoot();
 const KEY_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
