@@ -46,7 +46,7 @@ describe('pages in Chromium', () => {
     await page.close();
   });
 
-  it('submits the plain form to the thanks page, and the open inbox shows the submission', async () => {
+  it('submits the plain form to the thanks page and back, and the open inbox shows submissions, nested values as JSON', async () => {
     const keys = relay.keys();
     const inbox = await newPage();
     await inbox.goto(`${server.url}/examples/inbox.html#${keys.private}`);
@@ -58,31 +58,54 @@ describe('pages in Chromium', () => {
     await form.fill('#message', 'Hello from a form with no JavaScript');
     await form.screenshot({ path: `${SCREENSHOTS}/form.png`, fullPage: true });
     await Promise.all([
-      form.waitForURL(`${server.url}/examples/thanks.html`),
+      form.waitForURL(`${server.url}/examples/thanks.html?pub=${keys.public}`),
       form.click('button[type=submit]'),
     ]);
     expect(await form.textContent('#result')).toBe('Thank you');
 
     await inbox.waitForSelector('.item');
     expect(await inbox.textContent('.item')).toContain('Hello from a form with no JavaScript');
+    // A JSON submission with nested values shows them as JSON.
+    await relay.agent
+      .post(`/public/${keys.public}`)
+      .send({ order: { id: 7, items: ['tea', 2] }, tags: ['a', 'b'], note: 'nested' })
+      .expect(200);
+    await inbox.waitForSelector('.item:has-text("nested")');
+    const nested = (await inbox.textContent('.item:has-text("nested")')) ?? '';
+    expect(nested).toContain('order: {"id":7,"items":["tea",2]}');
+    expect(nested).toContain('tags: ["a","b"]');
+    expect(nested).not.toContain('[object Object]');
     await inbox.screenshot({ path: `${SCREENSHOTS}/inbox.png`, fullPage: true });
     await inbox.close();
+
+    // The thanks page leads back to the same form.
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/form.html?pub=${keys.public}`),
+      form.click('#back'),
+    ]);
+    expect(await form.getAttribute('form', 'action')).toContain(`/public/${keys.public}?ok=`);
     await form.context().close();
     // The inbox took it from the relay as it showed it.
     await relay.agent.get(`/private/${keys.private}`).expect(404);
   });
 
-  it('lands a refused submission on the error page', async () => {
+  it('lands a refused submission on the error page, which links back to the form', async () => {
     const form = await browser.newContext({ javaScriptEnabled: false }).then((context) => context.newPage());
-    await form.goto(`${server.url}/examples/form.html?pub=${forgedKey()}`);
+    const forged = forgedKey();
+    await form.goto(`${server.url}/examples/form.html?pub=${forged}`);
     await form.fill('#name', 'Mallory');
     await form.fill('#message', 'To a key the relay never issued');
     await Promise.all([
-      form.waitForURL(`${server.url}/examples/oops.html`),
+      form.waitForURL(`${server.url}/examples/oops.html?pub=${forged}`),
       form.click('button[type=submit]'),
     ]);
     expect(await form.textContent('#result')).toBe('Not sent');
     await form.screenshot({ path: `${SCREENSHOTS}/form-error.png` });
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/form.html?pub=${forged}`),
+      form.click('#back'),
+    ]);
+    expect(await form.inputValue('#name')).toBe('');
     await form.context().close();
   });
 

@@ -16,6 +16,10 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
 const render = (template: string, values: Record<string, string | number>) =>
   template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => escapeHtml(String(values[name] ?? '')));
 
+/** The `?pub=` of a form page's request, when it is shaped like a key. */
+const publicKeyOf = (req: express.Request) =>
+  typeof req.query.pub === 'string' && KEY_PATTERN.test(req.query.pub) ? req.query.pub : undefined;
+
 /** The request's own base URL (behind a trusted proxy, the client's view of it). */
 const baseOf = (req: express.Request) => `${req.protocol}://${req.get('host')}`;
 
@@ -46,6 +50,8 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   const docs = read('public/docs.html');
   const spec = JSON.stringify(describeThisInstance(parse(read('api-docs/openapi.yaml')), config.publicUrl));
   const form = read('examples/form.html');
+  const thanks = read('examples/thanks.html');
+  const oops = read('examples/oops.html');
   const drop = read('public/drop.html');
   const staticOptions = { index: false, fallthrough: true, maxAge: '1h' };
 
@@ -56,13 +62,24 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   router.get('/drop', (_req, res) => res.type('html').send(drop));
   router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
   router.get('/examples/form.html', (req, res) => {
-    const pub =
-      typeof req.query.pub === 'string' && KEY_PATTERN.test(req.query.pub) ? req.query.pub : 'PUBLIC_KEY';
+    const pub = publicKeyOf(req) ?? 'PUBLIC_KEY';
     const base = baseOf(req);
     const path = `/public/${pub}`;
-    const action = `${base}${path}?ok=${encodeURIComponent(`${base}/examples/thanks.html`)}&err=${encodeURIComponent(`${base}/examples/oops.html`)}`;
+    // The landing pages get the key too, so that they can link back to this same form.
+    const landing = (page: string) => encodeURIComponent(`${base}/examples/${page}.html?pub=${pub}`);
+    const action = `${base}${path}?ok=${landing('thanks')}&err=${landing('oops')}`;
     res.type('html').send(render(form, { ACTION: action, PUBLIC_PATH: path }));
   });
+  for (const [page, template] of [
+    ['thanks', thanks],
+    ['oops', oops],
+  ] as const) {
+    router.get(`/examples/${page}.html`, (req, res) => {
+      const pub = publicKeyOf(req);
+      const formUrl = `/examples/form.html${pub ? `?pub=${pub}` : ''}`;
+      res.type('html').send(render(template, { FORM_URL: formUrl }));
+    });
+  }
   router.use('/assets', express.static(join(ROOT, 'public/assets'), staticOptions));
   // Copied out of swagger-ui-dist by the build (scripts/copy-swagger-ui.mjs): not a runtime dependency.
   router.use('/docs/assets', express.static(join(ROOT, 'dist/swagger-ui'), staticOptions));
