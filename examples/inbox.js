@@ -5,14 +5,18 @@ const relay = createClient(location.origin);
 const $ = (id) => document.getElementById(id);
 let listening;
 
+/** A field's value as text: strings as they are, anything else (objects, arrays, numbers) as JSON. */
+const asText = (value) => (typeof value === 'string' ? value : JSON.stringify(value));
+
 function show(item) {
   const entry = document.createElement('div');
   entry.className = 'item';
-  for (const [name, value] of Object.entries(typeof item === 'object' && item ? item : { value: item })) {
+  const fields = item && typeof item === 'object' && !Array.isArray(item) ? item : { value: item };
+  for (const [name, value] of Object.entries(fields)) {
     const line = document.createElement('div');
     const label = document.createElement('strong');
     label.textContent = `${name}: `;
-    line.append(label, String(value));
+    line.append(label, asText(value));
     entry.append(line);
   }
   $('items').prepend(entry);

@@ -1,7 +1,8 @@
-// Bundles the SDK and the drop page's script for pages served by the relay (dist/public/) and prints the relay client's gzipped size.
+// Bundles the SDK and the drop page's script for pages served by the relay (dist/public/), prints the relay client's gzipped size, and copies Swagger UI for /docs.
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { copySwaggerUi } from './copy-swagger-ui.mjs';
 
 /** The relay client must stay small enough to drop into any page (the SDK issue's target). */
 const CLIENT_BUDGET_BYTES = 3 * 1024;
@@ -34,3 +35,5 @@ const clientGzip = gzipSync(readFileSync(bundles[0].out)).length;
 console.log(
   `relay client: ${clientGzip} B minified+gzipped (budget ${CLIENT_BUDGET_BYTES} B)${clientGzip > CLIENT_BUDGET_BYTES ? ' — OVER BUDGET' : ''}`,
 );
+
+copySwaggerUi('dist/swagger-ui');

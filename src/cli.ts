@@ -14,7 +14,7 @@ Commands:
   user    Make the user key pair a worker's auth list names (user init)
   drop    Send or fetch an encrypted file that burns after reading
 
-Run "deadrop <command> --help" for a command's options.`;
+Run "deadrop <command> --help" for a command's options, "deadrop --version" for the version.`;
 
 const SERVE_USAGE = `Usage: deadrop serve
 
@@ -92,6 +92,10 @@ async function keys(args: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    console.log((await import('./package-root.js')).packageVersion());
+    return 0;
+  }
   try {
     if (command === 'serve') return await serve(rest);
     if (command === 'keys') return await keys(rest);

@@ -488,7 +488,7 @@ describe('long answers and pipes keep their own rules', () => {
     const served = await serve({ bodyTimeoutMs });
     const keys = served.relay.keys();
     const redirect = await fetch(`${served.url}/pipe/${keys.private}`, { redirect: 'manual' });
-    const location = redirect.headers.get('location') as string;
+    const location = new URL(redirect.headers.get('location') as string, served.url).href;
     expect(redirect.status).toBe(307);
     const received = fetch(location).then((response) => response.text());
 

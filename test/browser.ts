@@ -5,6 +5,9 @@ import { type Browser, chromium } from 'playwright-core';
 
 export const SCREENSHOTS = 'test-results/screenshots';
 
+/** Chromium resolves this name to 127.0.0.1: the relay as a LAN name or a VPS before TLS would be reached. */
+export const OTHER_HOST = 'relay.test';
+
 /** Launches /usr/bin/chromium (or $CHROMIUM_PATH); never a downloaded browser. */
 export async function launchChromium(): Promise<Browser> {
   await mkdir(SCREENSHOTS, { recursive: true });
@@ -18,6 +21,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      `--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`,
     ],
   });
 }

@@ -14,6 +14,7 @@ interface Operation {
 type PathItem = Partial<Record<(typeof HTTP_METHODS)[number], Operation>>;
 interface Spec {
   openapi: string;
+  servers: { url: string }[];
   paths: Record<string, PathItem>;
 }
 
@@ -105,5 +106,27 @@ describe('the OpenAPI description', () => {
       HTTP_METHODS.flatMap((method) => item[method]?.operationId ?? []),
     );
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('/openapi.json', () => {
+  const served = async (publicUrl?: string) => {
+    const relay = await openTestRelay('memory', { config: { publicUrl } });
+    try {
+      return (await relay.agent.get('/openapi.json').expect(200).expect('Content-Type', /json/)).body as Spec;
+    } finally {
+      await relay.dispose();
+    }
+  };
+
+  it('names the relay it was fetched from as its one server: the relative "/"', async () => {
+    const document = await served();
+    expect(document.servers.map((server) => server.url)).toEqual(['/']);
+    expect(document.paths).toEqual(spec.paths);
+  });
+
+  it('names DEADROP_PUBLIC_URL as its one server when that is set', async () => {
+    const document = await served('https://relay.example/deadrop');
+    expect(document.servers.map((server) => server.url)).toEqual(['https://relay.example/deadrop']);
   });
 });

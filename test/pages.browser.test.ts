@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SCREENSHOTS } from './browser.js';
+import { launchChromium, OTHER_HOST, SCREENSHOTS } from './browser.js';
 import { forgedKey, listen, openTestRelay, type TestRelay } from './helpers.js';
 
 describe('pages in Chromium', () => {
@@ -46,7 +46,7 @@ describe('pages in Chromium', () => {
     await page.close();
   });
 
-  it('submits the plain form to the thanks page, and the open inbox shows the submission', async () => {
+  it('submits the plain form to the thanks page and back, and the open inbox shows submissions, nested values as JSON', async () => {
     const keys = relay.keys();
     const inbox = await newPage();
     await inbox.goto(`${server.url}/examples/inbox.html#${keys.private}`);
@@ -58,31 +58,54 @@ describe('pages in Chromium', () => {
     await form.fill('#message', 'Hello from a form with no JavaScript');
     await form.screenshot({ path: `${SCREENSHOTS}/form.png`, fullPage: true });
     await Promise.all([
-      form.waitForURL(`${server.url}/examples/thanks.html`),
+      form.waitForURL(`${server.url}/examples/thanks.html?pub=${keys.public}`),
       form.click('button[type=submit]'),
     ]);
     expect(await form.textContent('#result')).toBe('Thank you');
 
     await inbox.waitForSelector('.item');
     expect(await inbox.textContent('.item')).toContain('Hello from a form with no JavaScript');
+    // A JSON submission with nested values shows them as JSON.
+    await relay.agent
+      .post(`/public/${keys.public}`)
+      .send({ order: { id: 7, items: ['tea', 2] }, tags: ['a', 'b'], note: 'nested' })
+      .expect(200);
+    await inbox.waitForSelector('.item:has-text("nested")');
+    const nested = (await inbox.textContent('.item:has-text("nested")')) ?? '';
+    expect(nested).toContain('order: {"id":7,"items":["tea",2]}');
+    expect(nested).toContain('tags: ["a","b"]');
+    expect(nested).not.toContain('[object Object]');
     await inbox.screenshot({ path: `${SCREENSHOTS}/inbox.png`, fullPage: true });
     await inbox.close();
+
+    // The thanks page leads back to the same form.
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/form.html?pub=${keys.public}`),
+      form.click('#back'),
+    ]);
+    expect(await form.getAttribute('form', 'action')).toContain(`/public/${keys.public}?ok=`);
     await form.context().close();
     // The inbox took it from the relay as it showed it.
     await relay.agent.get(`/private/${keys.private}`).expect(404);
   });
 
-  it('lands a refused submission on the error page', async () => {
+  it('lands a refused submission on the error page, which links back to the form', async () => {
     const form = await browser.newContext({ javaScriptEnabled: false }).then((context) => context.newPage());
-    await form.goto(`${server.url}/examples/form.html?pub=${forgedKey()}`);
+    const forged = forgedKey();
+    await form.goto(`${server.url}/examples/form.html?pub=${forged}`);
     await form.fill('#name', 'Mallory');
     await form.fill('#message', 'To a key the relay never issued');
     await Promise.all([
-      form.waitForURL(`${server.url}/examples/oops.html`),
+      form.waitForURL(`${server.url}/examples/oops.html?pub=${forged}`),
       form.click('button[type=submit]'),
     ]);
     expect(await form.textContent('#result')).toBe('Not sent');
     await form.screenshot({ path: `${SCREENSHOTS}/form-error.png` });
+    await Promise.all([
+      form.waitForURL(`${server.url}/examples/form.html?pub=${forged}`),
+      form.click('#back'),
+    ]);
+    expect(await form.inputValue('#name')).toBe('');
     await form.context().close();
   });
 
@@ -137,6 +160,45 @@ describe('pages in Chromium', () => {
     );
     expect(await page.locator('.opblock').count()).toBe(operations.length);
     await page.screenshot({ path: `${SCREENSHOTS}/docs.png`, fullPage: false });
+    expect(outside).toEqual([]);
+    await page.close();
+  });
+
+  it('runs the scripts and applies the styles of / and /drop opened under another name over plain HTTP', async () => {
+    const base = server.url.replace('127.0.0.1', OTHER_HOST);
+    const page = await browser.newPage();
+    const failed: string[] = [];
+    page.on('requestfailed', (request) => failed.push(request.url()));
+    await page.goto(`${base}/`);
+    // style.css sets the body's width; without it the page is bare text across the window.
+    expect(await page.$eval('body', (body) => getComputedStyle(body).maxWidth)).toBe('736px');
+    await page.click('#new-keys');
+    await page.waitForSelector('#keys:not([hidden])');
+    expect(await page.textContent('#keys')).toMatch(/private: [\w-]{32}/);
+    await page.screenshot({ path: `${SCREENSHOTS}/home-other-host.png` });
+
+    await page.goto(`${base}/drop`);
+    await page.waitForSelector('#send:not([hidden])');
+    expect(await page.$eval('body', (body) => getComputedStyle(body).maxWidth)).toBe('736px');
+    expect(failed).toEqual([]);
+    await page.close();
+  });
+
+  it('runs "Try it out" on GET /id against this relay on its own port', async () => {
+    outside.length = 0;
+    const page = await newPage();
+    await page.goto(`${server.url}/docs`);
+    const operation = page.locator('#operations-keys-getInstanceId');
+    await operation.locator('.opblock-summary').click();
+    // docs-init.js sets tryItOutEnabled: each operation opens ready to execute (its button says Cancel).
+    expect(await operation.locator('button.try-out__btn').textContent()).toBe('Cancel');
+    await operation.locator('button.execute').click();
+    const response = operation.locator('.live-responses-table .response');
+    await response.waitFor();
+    expect(await response.locator('.response-col_status').textContent()).toContain('200');
+    expect(await response.locator('.response-col_description').textContent()).toContain(relay.keyring.id);
+    expect((await operation.locator('.request-url pre').textContent())?.trim()).toBe(`${server.url}/id`);
+    await operation.screenshot({ path: `${SCREENSHOTS}/docs-try-it-out.png` });
     expect(outside).toEqual([]);
     await page.close();
   });

@@ -1,7 +1,6 @@
 // The HTTP layer: routes of the relay (README, api-docs/openapi.yaml), CORS, logs and one error policy.
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { LimiterFactory } from '../backend/limiters.js';
 import type { OutageWatch } from '../backend/outage.js';
@@ -17,6 +16,7 @@ import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
 import { clientGone, singleQuery, waitMs } from './query.js';
 import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
+import { securityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   config: Config;
@@ -60,7 +60,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.use(accessLog(logger));
-  app.use(helmet({ crossOriginResourcePolicy: { policy: 'cross-origin' } }));
+  app.use(securityHeaders());
   app.use(cors());
   app.use(readRedirects);
   app.use(refuseDeclaredOversize(config));
