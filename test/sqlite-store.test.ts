@@ -39,7 +39,12 @@ describe('the SQLite purge', () => {
     try {
       let now = Date.now();
       fillExpired(dataDir, 200_000, now + HOUR);
-      const store = openSqliteStore(dataDir, { now: () => now, purgeIntervalMs: 0 });
+      const steps: number[] = [];
+      const store = openSqliteStore(dataDir, {
+        now: () => now,
+        purgeIntervalMs: 0,
+        onPurgeStep: (ms) => steps.push(ms),
+      });
       await store.publishValue('live', '"still here"', 2 * HOUR);
       const usedBefore = store.usedBytes();
       now += HOUR + 1;
@@ -60,8 +65,12 @@ describe('the SQLite purge', () => {
       await reads;
 
       expect(deleted).toBe(200_000);
+      // A read waits at most for the step running when it came: no step holds the thread 50 ms. The reads'
+      // own delays also include whatever else this machine runs, so they are held to it in the main.
+      expect(Math.max(...steps)).toBeLessThan(50);
       expect(delays.length).toBeGreaterThan(20);
-      expect(Math.max(...delays)).toBeLessThan(50);
+      delays.sort((a, b) => a - b);
+      expect(delays[Math.floor(delays.length * 0.95)]).toBeLessThan(50);
       expect(store.usedBytes()).toBeLessThan(usedBefore / 10);
       await store.close();
       // Incremental auto-vacuum returned the freed pages: the file itself shrank.

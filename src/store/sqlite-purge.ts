@@ -32,11 +32,15 @@ export interface Purger {
   stop(): Promise<void>;
 }
 
-/** Purges `db` every `intervalMs` (0: only when asked), measuring expiry with `now`. */
+/**
+ * Purges `db` every `intervalMs` (0: only when asked), measuring expiry with `now`; `onStep` hears how
+ * long each step held the thread (what a request may have waited).
+ */
 export function createPurger(
   db: Database,
   now: () => number,
   intervalMs = DEFAULT_PURGE_INTERVAL_MS,
+  onStep: (ms: number) => void = () => {},
 ): Purger {
   const deleteExpired = Object.fromEntries(
     EXPIRING_TABLES.map((table) => [
@@ -59,9 +63,11 @@ export function createPurger(
         if (stopped) return deleted;
         const started = performance.now();
         const { changes } = deleteExpired[table]?.run(cutoff, batch) ?? { changes: 0 };
+        const tookMs = performance.now() - started;
+        onStep(tookMs);
         deleted += changes;
         if (changes < batch) break;
-        batch = nextSize(batch, performance.now() - started, MIN_BATCH, MAX_BATCH);
+        batch = nextSize(batch, tookMs, MIN_BATCH, MAX_BATCH);
         await yieldToRequests();
       }
       await yieldToRequests();
@@ -70,7 +76,9 @@ export function createPurger(
     while (!stopped && (freePages.get() as number) > 0) {
       const started = performance.now();
       db.pragma(`incremental_vacuum(${pages})`);
-      pages = nextSize(pages, performance.now() - started, MIN_PAGES, MAX_PAGES);
+      const tookMs = performance.now() - started;
+      onStep(tookMs);
+      pages = nextSize(pages, tookMs, MIN_PAGES, MAX_PAGES);
       await yieldToRequests();
     }
     return deleted;

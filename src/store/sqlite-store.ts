@@ -31,6 +31,8 @@ export interface SqliteStoreOptions {
   maxBytes?: number;
   /** How often expired rows are purged; 0 turns the timer off (tests call `purge` themselves). */
   purgeIntervalMs?: number;
+  /** Hears how long each purge step held the thread (tests, metrics). */
+  onPurgeStep?: (ms: number) => void;
 }
 
 /** The SQLite store, plus what operations and tests need beyond the port. */
@@ -194,7 +196,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     }),
   };
 
-  const purger: Purger = createPurger(db, now, options.purgeIntervalMs);
+  const purger: Purger = createPurger(db, now, options.purgeIntervalMs, options.onPurgeStep);
   const legacyFileFound = !inMemory && existsSync(join(dataDir, LEGACY_FILE));
 
   return {
