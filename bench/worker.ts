@@ -12,14 +12,14 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { generateUserKeys, toBase64url } from '../sdk/crypto.js';
+import { FILE_CHUNK_BYTES, STREAM_BUFFER_BYTES } from '../sdk/e2e/node-streams.js';
+import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient } from '../sdk/index.js';
 import { downloadFile } from '../src/client/transfers.js';
 import { connectWorker } from '../src/client/worker-client.js';
 import { loadConfig } from '../src/config.js';
 import { startRelay } from '../src/server.js';
 import { runWorkerCommand } from '../src/worker/cli.js';
-import { FILE_CHUNK_BYTES, STREAM_BUFFER_BYTES } from '../src/worker/frames.js';
-import { REQUEST_TYPES } from '../src/worker/protocol.js';
 import { startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
 

@@ -13,13 +13,13 @@ import {
   sealRequest,
   toBase64url,
 } from '../sdk/crypto.js';
+import { openAnswer, REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient } from '../sdk/index.js';
 import { uploadFile } from '../src/client/transfers.js';
 import { connectWorker, DescriptorError, type WorkerClient } from '../src/client/worker-client.js';
 import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { checkWorkerConfig } from '../src/worker/config.js';
 import type { WorkerEvent } from '../src/worker/events.js';
-import { openAnswer, REQUEST_TYPES } from '../src/worker/protocol.js';
 import { type RunningWorker, startWorker } from '../src/worker/worker.js';
 import { openTestRelay, type TestRelay, tempDir, waitFor } from './helpers.js';
 

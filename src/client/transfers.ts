@@ -5,9 +5,14 @@ import { stat } from 'node:fs/promises';
 import { pipeline, Readable, Transform, type Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { toBase64url } from '../../sdk/crypto.js';
-import { FILE_CHUNK_BYTES, openTransform, STREAM_BUFFER_BYTES, sealTransform } from '../worker/frames.js';
-import { REQUEST_TYPES } from '../worker/protocol.js';
+import { toBase64url } from '../../sdk/e2e/index.js';
+import {
+  FILE_CHUNK_BYTES,
+  openTransform,
+  STREAM_BUFFER_BYTES,
+  sealTransform,
+} from '../../sdk/e2e/node-streams.js';
+import { REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
 import { AnswerError, DEFAULT_TIMEOUT_SECONDS, type WorkerClient } from './worker-client.js';
 
 /** Progress of a transfer: `start` once the size is known, then `update` with the bytes done so far. */

@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromBase64url, generateUserKeys, type RawKeyPair, toBase64url } from '../../sdk/crypto.js';
+import { fromBase64url, generateUserKeys, type RawKeyPair, toBase64url } from '../../sdk/e2e/index.js';
 
 /** Where `deadrop user init` and `deadrop call` keep and look for the user's key. */
 export const defaultUserKeyFile = () => join(homedir(), '.config', 'deadrop', 'user.json');

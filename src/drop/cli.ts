@@ -18,7 +18,7 @@ import {
   revokeDrop,
   sendDrop,
 } from '../../sdk/drop.js';
-import { nativeCipher } from './native-cipher.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -82,7 +82,7 @@ async function send(args: string[], io: DropIo): Promise<number> {
     drop = await sendDrop(relay, file, {
       name: basename(path),
       password,
-      cipher: nativeCipher,
+      cipher: nodeSuite,
       onProgress: progress.update,
     });
   } finally {
@@ -125,11 +125,11 @@ const exists = (path: string) =>
 
 /** Opens the drop, asking again on a terminal when the password is wrong (nothing is burned by that). */
 async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
-  if (!(await dropNeedsPassword(link))) return openDrop(link, { cipher: nativeCipher });
+  if (!(await dropNeedsPassword(link))) return openDrop(link, { cipher: nodeSuite });
   for (let attempt = 1; ; attempt++) {
     const password = await readPassword(io, 'Password of the drop: ');
     try {
-      return await openDrop(link, { password, cipher: nativeCipher });
+      return await openDrop(link, { password, cipher: nodeSuite });
     } catch (error) {
       const again = io.stdin.isTTY && io.env.DEADROP_PASSWORD === undefined && attempt < PASSWORD_ATTEMPTS;
       if (!(error instanceof DropError && error.code === 'wrong_password' && again)) throw error;

@@ -1,10 +1,10 @@
 // The worker's descriptor at its private path (key-value mode), republished before the relay lets it expire.
-import { toBase64url } from '../../sdk/crypto.js';
+import { toBase64url } from '../../sdk/e2e/index.js';
+import type { Descriptor } from '../../sdk/e2e/protocol.js';
 import type { DeadropClient } from '../../sdk/index.js';
 import { createBackoff, sleep } from './backoff.js';
 import type { EmitEvent } from './events.js';
 import type { WorkerIdentity } from './key-file.js';
-import type { Descriptor } from './protocol.js';
 
 /** The descriptor of `identity`, valid until `exp` (seconds since the epoch). */
 export function buildDescriptor(identity: WorkerIdentity, types: string[], exp: number): Descriptor {

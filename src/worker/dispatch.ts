@@ -1,10 +1,10 @@
 // Routes an admitted request to its receiver, if the worker offers it and the user is granted it.
-import type { OpenedRequest } from '../../sdk/crypto.js';
+import type { OpenedRequest } from '../../sdk/e2e/index.js';
+import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { UserGrant } from './config.js';
 import { isRecord } from './config-fields.js';
 import type { ExecReceiver } from './exec-receiver.js';
 import type { FsReceiver } from './fs-receiver.js';
-import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from './protocol.js';
 import { type Outcome, ok } from './receiver.js';
 import type { WolReceiver } from './wol-receiver.js';
 

@@ -5,10 +5,10 @@ import { link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import { FILE_CHUNK_BYTES, openTransform, sealTransform } from './frames.js';
+import { FILE_CHUNK_BYTES, openTransform, sealTransform } from '../../sdk/e2e/node-streams.js';
+import { readPipeReply, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { Located } from './fs-paths.js';
-import { WorkerError } from './protocol.js';
-import { type Outcome, type PipeEnds, readPipeReply } from './receiver.js';
+import type { Outcome, PipeEnds } from './receiver.js';
 
 /** An upload's file is written under this name beside its target, and renamed once complete and genuine. */
 const PARTIAL_PREFIX = '.deadrop-upload-';

@@ -10,7 +10,7 @@ import {
   type RawKeyPair,
   toBase64url,
   verifyFingerprint,
-} from '../../sdk/crypto.js';
+} from '../../sdk/e2e/index.js';
 import type { KeyPair } from '../../sdk/index.js';
 
 /** Who the worker is: its keys, its id (the fingerprint) and the relay key pair it is reached at. */

@@ -1,6 +1,9 @@
 // A running worker: its identity, descriptor, intake, gate, receivers and answers, wired from a checked config.
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { STREAM_BUFFER_BYTES } from '../../sdk/e2e/node-streams.js';
+import { type AnswerMessage, answerOfError, sealAnswer } from '../../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient, DeadropError } from '../../sdk/index.js';
 import { createBackoff, sleep } from './backoff.js';
 import type { WorkerConfig } from './config.js';
@@ -8,11 +11,9 @@ import { startPublisher } from './descriptor.js';
 import { carryOut, offeredTypes, type Receivers } from './dispatch.js';
 import type { EmitEvent } from './events.js';
 import { createExecReceiver } from './exec-receiver.js';
-import { STREAM_BUFFER_BYTES } from './frames.js';
 import { createFsReceiver } from './fs-receiver.js';
 import { runIntake } from './intake.js';
 import { openIdentity, replaceRelayKeys, type WorkerIdentity } from './key-file.js';
-import { type AnswerMessage, answerOfError, sealAnswer } from './protocol.js';
 import type { PipeEnds } from './receiver.js';
 import { createReplayCache } from './replay-cache.js';
 import { checkRequest, MAX_REQUEST_LIFETIME_SECONDS } from './request-gate.js';
@@ -156,7 +157,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const refusal = verdict.answer;
       if (refusal) {
         const rid = refusal.request.header.rid;
-        await deliver(sealAnswer(refusal.request.responseKey, rid, answerOfError(refusal.error)));
+        await deliver(sealAnswer(refusal.request.responseKey, rid, answerOfError(refusal.error), nodeSuite));
       }
       return;
     }
@@ -164,7 +165,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const onError = (error: unknown) =>
       emit({ type: 'failed', rid: request.header.rid, error: String(error) });
     const outcome = await carryOut(request, user, receivers, signal, onError);
-    const delivered = await deliver(sealAnswer(request.responseKey, request.header.rid, outcome.answer));
+    const delivered = await deliver(
+      sealAnswer(request.responseKey, request.header.rid, outcome.answer, nodeSuite),
+    );
     emit({
       type: 'answered',
       rid: request.header.rid,
