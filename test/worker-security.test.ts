@@ -242,7 +242,6 @@ describe('the relay going away', () => {
       () => events.some((event) => event.type === 'relay-down' && event.during === 'intake'),
       'the outage',
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
     server = await serveOn(relay.app, port);
     const listing = await alice.request(REQUEST_TYPES.fs('list'), { path: '/files/inner' });
     expect(listing).toMatchObject({ entries: [{ name: 'ok.txt' }] });

@@ -38,6 +38,9 @@ export function parseRelayUrl(text: string): string {
   return text.replace(/\/+$/, '');
 }
 
+/** The relay a request went to: its URL before the route. */
+const relayOfRequest = (url: string) => url.replace(/\/(keys|id|private|public|pipe|stream)([/?].*)?$/, '');
+
 /** What a failed fetch carries, one level of `cause` after another. */
 interface Failure {
   name?: string;
@@ -85,15 +88,17 @@ function answerSentence(error: DeadropError, origin: string): string {
  * The sentence for `error`, thrown by a request to the relay at `relay` (fetch's TypeError, an SDK
  * DeadropError, an abort by timeout, a RelayError): it names the URL and what to check.
  */
-export function describeRelayFailure(error: unknown, relay: string): string {
+export function describeRelayFailure(error: unknown, given: string): string {
   if (error instanceof RelayError) return error.message;
+  // The SDK's error names the URL it tried: with several relays, the one that failed.
+  const relay = error instanceof DeadropError ? relayOfRequest(error.url) : given;
   let url: URL;
   try {
     url = new URL(relay);
   } catch {
     return new RelayError(relay, `"${relay}" is not a relay URL; give one ${EXAMPLE}.`).message;
   }
-  const origin = url.origin;
+  const origin = relay.replace(/\/+$/, '');
   const where = url.host;
   if (error instanceof DeadropError && error.status > 0) return answerSentence(error, origin);
   const { code, timeout, message } = reasonOf(error);
@@ -102,7 +107,7 @@ export function describeRelayFailure(error: unknown, relay: string): string {
     return `The relay URL ${relay} starts with "${url.protocol}"; a relay is reached over http:// or https://.`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number/.test(message))
     return (
-      `${origin} does not speak TLS (it answers in plain HTTP): use http://${where} instead, ` +
+      `${origin} does not speak TLS (it answers in plain HTTP): use http:// instead of https://, ` +
       'or put TLS in front of the relay.'
     );
   if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code))

@@ -19,6 +19,8 @@ import {
   sendDrop,
 } from '../../sdk/drop.js';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { DeadropError } from '../../sdk/index.js';
+import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -51,7 +53,7 @@ const processIo = (): DropIo => ({
 });
 
 const relayOf = (io: DropIo, given: string | undefined) =>
-  (given ?? io.env.DEADROP_URL ?? 'http://localhost:8080').replace(/\/+$/, '');
+  parseRelayUrl(given ?? io.env.DEADROP_URL ?? 'http://localhost:8080');
 
 const sizeText = (bytes: number) =>
   bytes < 1024
@@ -228,8 +230,14 @@ export async function runDropCommand(args: string[], io: DropIo = processIo()): 
       io.stderr.write(`deadrop: ${(error as Error).message}\n`);
       return 2;
     }
-    // Relay, drop, file and password failures alike: the message says what went wrong.
-    io.stderr.write(`deadrop: ${error instanceof Error ? error.message : String(error)}\n`);
+    // A relay failure in the wording every command uses; drop, file and password failures as they are.
+    const message =
+      error instanceof DeadropError
+        ? describeRelayFailure(error, error.url)
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    io.stderr.write(`deadrop: ${message}\n`);
     return 1;
   }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

@@ -5,7 +5,8 @@ import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { STREAM_BUFFER_BYTES } from '../../sdk/e2e/node-streams.js';
 import { type AnswerMessage, answerOfError, sealAnswer } from '../../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient, DeadropError } from '../../sdk/index.js';
-import { createBackoff, sleep } from './backoff.js';
+import { describeRelayFailure } from '../client/relay-errors.js';
+import { createBackoff, type RelayProbe, waitForRelay } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { startPublisher } from './descriptor.js';
 import { carryOut, offeredTypes, type Receivers } from './dispatch.js';
@@ -39,6 +40,9 @@ export interface RunningWorker {
 
 /** Enough for every request a full relay queue can hold for an hour; beyond, requests are refused as busy. */
 const MAX_REMEMBERED_RIDS = 200_000;
+
+/** The replay journal beside the key file: `worker-key.json` keeps its ids in `worker-key.replay`. */
+export const replayJournalOf = (keyFile: string) => `${keyFile.replace(/\.json$/, '')}.replay`;
 
 /** The relay's pipe through the SDK, as Node streams. */
 function pipeEnds(client: DeadropClient): PipeEnds {
@@ -111,7 +115,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
   const stopping = new AbortController();
   const { signal } = stopping;
-  const replay = createReplayCache(MAX_REMEMBERED_RIDS);
+  const replay = createReplayCache(MAX_REMEMBERED_RIDS, replayJournalOf(config.keyFile));
+  const describe = (error: unknown) => describeRelayFailure(error, config.relays[0] as string);
+  const probe: RelayProbe = (probeSignal) =>
+    client.id({ signal: probeSignal }).then(
+      () => true,
+      () => false,
+    );
   const limit = createLimiter(config.concurrency);
   const inFlight = new Set<Promise<void>>();
 
@@ -135,8 +145,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
             return false;
           }
           const delay = backoff.next();
-          emit({ type: 'relay-down', during: 'answer', error: (error as Error).message, retryInMs: delay });
-          await sleep(delay, signal);
+          emit({ type: 'relay-down', during: 'answer', error: describe(error), retryInMs: delay });
+          await waitForRelay(delay, probe, signal);
         }
       }
     }
@@ -195,6 +205,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     reconnect: config.reconnect,
     signal,
     emit,
+    probe,
+    describe,
   });
   const intake = runIntake({
     client,
@@ -204,6 +216,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     signal,
     onItem,
     onBack: publisher.refresh,
+    probe,
+    describe,
     emit,
   });
 
@@ -214,6 +228,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     async stop() {
       stopping.abort();
       await Promise.all([intake, publisher.stopped, ...inFlight]);
+      replay.close();
     },
   };
 }
