@@ -57,6 +57,7 @@ function reasonOf(error: unknown): { code?: string; timeout: boolean; message: s
     if (at.name === 'TimeoutError') timeout = true;
     // undici says so in words, without a code.
     if (at.message === 'unknown scheme') return { code: 'UNKNOWN_SCHEME', timeout, message: at.message };
+    if (at.message === 'bad port') return { code: 'BAD_PORT', timeout, message: at.message };
     if (typeof at.code === 'string') return { code: at.code, timeout, message: at.message ?? '' };
     message = at.message ?? message;
     at = at.cause as Failure | undefined;
@@ -105,6 +106,8 @@ export function describeRelayFailure(error: unknown, given: string): string {
   if (code === 'ERR_INVALID_URL') return `"${relay}" is not a relay URL; give one ${EXAMPLE}.`;
   if (code === 'UNKNOWN_SCHEME')
     return `The relay URL ${relay} starts with "${url.protocol}"; a relay is reached over http:// or https://.`;
+  if (code === 'BAD_PORT')
+    return `Port ${url.port} of ${origin} is one that fetch refuses to use (as browsers do): run the relay on another port.`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || /wrong version number/.test(message))
     return (
       `${origin} does not speak TLS (it answers in plain HTTP): use http:// instead of https://, ` +
