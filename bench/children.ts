@@ -12,6 +12,7 @@ const running = new Set<ChildProcess>();
 
 export interface Child {
   readonly url: string;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -84,7 +85,7 @@ export async function startChild(
     }
     await sleep(50);
   }
-  return { url, stop: () => stopChild(child) };
+  return { url, pid: child.pid as number, stop: () => stopChild(child) };
 }
 
 /** Stops every child still running: SIGTERM, then SIGKILL after a grace period. */

@@ -11,7 +11,8 @@ import {
   sealManifest,
 } from './e2e/drop-chunks.js';
 import { fromBase64url, toBase64url } from './e2e/encoding.js';
-import { type CipherSuite, nobleSuite } from './e2e/suite.js';
+import { nobleSuite } from './e2e/noble-suite.js';
+import type { CipherSuite } from './e2e/suite.js';
 import { createClient, type DeadropClient, DeadropError } from './index.js';
 
 export { DROP_BLOB_LIMIT, DROP_CHUNK_SIZE };

@@ -82,6 +82,9 @@ describe('the native suite is what this Node offers', () => {
     const b = nobleSuite.x25519Keygen();
     expect(nativeSuite.x25519(a.secretKey, b.publicKey)).toEqual(nobleSuite.x25519(b.secretKey, a.publicKey));
     const signer = nativeSuite.ed25519Keygen();
+    expect(nativeSuite.ed25519PublicKey(signer.secretKey)).toEqual(signer.publicKey);
+    expect(nobleSuite.ed25519PublicKey(signer.secretKey)).toEqual(signer.publicKey);
+    expect(nativeSuite.x25519(a.secretKey, BASE_POINT)).toEqual(a.publicKey);
     const message = randomBytes(100);
     const signature = nativeSuite.ed25519Sign(message, signer.secretKey);
     expect(nobleSuite.ed25519Sign(message, signer.secretKey)).toEqual(signature);
@@ -209,8 +212,8 @@ describe('sealed frames', () => {
     const out: Buffer[] = [];
     await pipeline(
       Readable.from([body.subarray(0, 5000), body.subarray(5000)]),
-      sealTransform(key, suites[from]),
-      openTransform(key, suites[to]),
+      sealTransform(key, { suite: suites[from] }),
+      openTransform(key, { suite: suites[to] }),
       async (source: AsyncIterable<Buffer>) => {
         for await (const chunk of source) out.push(chunk);
       },

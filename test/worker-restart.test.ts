@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { generateUserKeys, openAnswer, REQUEST_TYPES, sealRequest, toBase64url } from '../sdk/e2e/index.js';
+import { generateUserKeys, openAnswer, REQUEST_TYPES, sealRequest, toBase64url } from '../sdk/crypto.js';
 import { createClient } from '../sdk/index.js';
 import { connectWorker } from '../src/client/worker-client.js';
 import { loadWorkerConfig } from '../src/worker/config.js';

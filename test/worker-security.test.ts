@@ -9,11 +9,12 @@ import {
   fromBase64url,
   generateUserKeys,
   generateWorkerKeys,
+  openAnswer,
   type RequestEnvelope,
   sealRequest,
   toBase64url,
 } from '../sdk/crypto.js';
-import { openAnswer, REQUEST_TYPES } from '../sdk/e2e/protocol.js';
+import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient } from '../sdk/index.js';
 import { uploadFile } from '../src/client/transfers.js';
 import { connectWorker, DescriptorError, type WorkerClient } from '../src/client/worker-client.js';

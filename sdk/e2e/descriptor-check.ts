@@ -3,6 +3,7 @@ import type { WorkerAddress } from './address.js';
 import { fromBase64url } from './encoding.js';
 import { verifyFingerprint } from './fingerprint.js';
 import type { Descriptor } from './protocol.js';
+import type { CipherSuite } from './suite.js';
 
 /** The descriptor at the address is not the worker the id names: nothing was sent. */
 export class DescriptorError extends Error {
@@ -14,7 +15,7 @@ export class DescriptorError extends Error {
 }
 
 /** Checks the descriptor against the id of the address, before anything is sent to the worker. */
-export function checkDescriptor(address: WorkerAddress, value: unknown): Descriptor {
+export function checkDescriptor(address: WorkerAddress, value: unknown, suite: CipherSuite): Descriptor {
   const descriptor = value as Partial<Descriptor> | undefined;
   const where = `${address.relay}/public/${address.publicKey.slice(0, 4)}…`;
   if (
@@ -35,7 +36,7 @@ export function checkDescriptor(address: WorkerAddress, value: unknown): Descrip
   if (
     publicKey.length !== 32 ||
     descriptor.id.toUpperCase() !== address.id ||
-    !verifyFingerprint(publicKey, address.id, descriptor.level as number, descriptor.counter as number)
+    !verifyFingerprint(publicKey, address.id, descriptor.level as number, descriptor.counter as number, suite)
   ) {
     throw new DescriptorError(
       `The worker key published at ${where} does not have the fingerprint ${address.id}: it is not the worker ` +

@@ -2,7 +2,7 @@
 import { concatBytes } from '@noble/hashes/utils.js';
 import { fromBase64url, parseJsonBytes, toBase64url, utf8 } from './encoding.js';
 import { SealError } from './seal-error.js';
-import { type CipherSuite, nobleSuite } from './suite.js';
+import type { CipherSuite } from './suite.js';
 
 // A chunk is nonce(24) ‖ ciphertext ‖ tag(16) under the drop key, AAD "deadrop/drop/1\n<public key>\nchunk\n" ‖
 // uint64 BE index ‖ final flag. The manifest is {v:1, n, ct} with AAD "deadrop/drop/1\n<public key>\nmanifest".
@@ -17,7 +17,7 @@ export const DROP_BLOB_LIMIT = 1_048_576;
 export const DROP_CHUNK_SIZE = DROP_BLOB_LIMIT - NONCE_BYTES - TAG_BYTES;
 
 /** The key and the password check of a drop, from its secret (and stretched password), bound to its public key. */
-export function deriveDropKeys(secret: Uint8Array, publicKey: string, suite: CipherSuite = nobleSuite) {
+export function deriveDropKeys(secret: Uint8Array, publicKey: string, suite: CipherSuite) {
   const salt = utf8(publicKey);
   return {
     key: suite.hkdf(secret, salt, utf8(`${PROTOCOL} key`), 32),
@@ -47,7 +47,7 @@ export function sealChunk(
   key: Uint8Array,
   place: ChunkPlace,
   plain: Uint8Array,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): Uint8Array {
   const sealed = new Uint8Array(NONCE_BYTES + plain.length + TAG_BYTES);
   const nonce = suite.randomBytes(NONCE_BYTES);
@@ -67,7 +67,7 @@ export function openChunk(
   key: Uint8Array,
   place: ChunkPlace,
   sealed: Uint8Array,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): Uint8Array {
   if (sealed.length < NONCE_BYTES + TAG_BYTES)
     throw new SealError('The chunk is shorter than its nonce and tag.');
@@ -95,7 +95,7 @@ export function sealManifest(
   key: Uint8Array,
   publicKey: string,
   manifest: unknown,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): SealedManifest {
   const nonce = suite.randomBytes(NONCE_BYTES);
   const ct = suite.seal(key, nonce, manifestAad(publicKey), utf8(JSON.stringify(manifest)));
@@ -107,7 +107,7 @@ export function openManifest(
   key: Uint8Array,
   publicKey: string,
   envelope: unknown,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): unknown {
   const record = envelope as Partial<SealedManifest> | null;
   if (record?.v !== 1 || typeof record.n !== 'string' || typeof record.ct !== 'string')

@@ -2,7 +2,7 @@
 import { concatBytes } from '@noble/hashes/utils.js';
 import { canonicalJson, fromBase64url, parseJsonBytes, toBase64url, utf8 } from './encoding.js';
 import { SealError } from './seal-error.js';
-import { type CipherSuite, nobleSuite, type RawKeyPair } from './suite.js';
+import type { CipherSuite, RawKeyPair } from './suite.js';
 
 /** The fields of a request envelope that travel in the clear, all authenticated (AAD). */
 export interface RequestHeader {
@@ -76,10 +76,10 @@ const NONCE_BYTES = 24;
 const DEFAULT_REQUEST_TTL_SECONDS = 300;
 
 /** A worker's identity: an X25519 key pair. */
-export const generateWorkerKeys = (suite: CipherSuite = nobleSuite): RawKeyPair => suite.x25519Keygen();
+export const generateWorkerKeys = (suite: CipherSuite): RawKeyPair => suite.x25519Keygen();
 
 /** A user's identity: an Ed25519 key pair that signs requests. */
-export const generateUserKeys = (suite: CipherSuite = nobleSuite): RawKeyPair => suite.ed25519Keygen();
+export const generateUserKeys = (suite: CipherSuite): RawKeyPair => suite.ed25519Keygen();
 
 /** The request and response keys of one exchange, from the X25519 shared secret. */
 function exchangeKeys(suite: CipherSuite, shared: Uint8Array, epk: Uint8Array, workerPublicKey: Uint8Array) {
@@ -103,7 +103,7 @@ const signedBytes = (header: RequestHeader, body: unknown, reply: unknown) =>
 /** Seals a request for a worker; keep `responseKey` to open the answer. */
 export function sealRequest(
   input: SealRequestInput,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): { envelope: RequestEnvelope; responseKey: Uint8Array } {
   const eph = suite.x25519Keygen();
   const shared = suite.x25519(eph.secretKey, input.workerPublicKey);
@@ -179,7 +179,7 @@ const REQUEST_FIELDS = {
 export function openRequest<T = unknown>(
   envelope: unknown,
   worker: RawKeyPair,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): OpenedRequest<T> {
   const record = requireFields(envelope, REQUEST_FIELDS);
   const epk = fromBase64url(record.epk as string);
@@ -215,7 +215,7 @@ export function sealResponse(
   responseKey: Uint8Array,
   rid: string,
   body: unknown,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): ResponseEnvelope {
   const nonce = suite.randomBytes(NONCE_BYTES);
   const header = { v: 1 as const, rid, n: toBase64url(nonce) };
@@ -228,7 +228,7 @@ export function openResponse<T = unknown>(
   responseKey: Uint8Array,
   rid: string,
   envelope: unknown,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): T {
   const record = requireFields(envelope, { rid: 'string', n: 'string', ct: 'string' });
   if (record.rid !== rid) throw new SealError('The response answers another request.');

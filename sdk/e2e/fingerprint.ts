@@ -1,7 +1,6 @@
 // The Deadbox fingerprint of a worker's key (DESIGN §7): a proof of work that makes a short id worth trusting.
-import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes } from '@noble/hashes/utils.js';
 import { toBase32 } from './encoding.js';
+import type { CipherSuite } from './suite.js';
 
 /** The result of {@link fingerprint}: the id and the counter that solves the challenge. */
 export interface Fingerprint {
@@ -10,12 +9,20 @@ export interface Fingerprint {
 }
 
 /** SHA-256(key ‖ 000000 ‖ int64 BE level ‖ 000000 ‖ uint64 BE counter), the zero bytes as in Deadbox. */
-function fingerprintHash(publicKey: Uint8Array, level: number, counter: number): Uint8Array {
+function fingerprintHash(
+  suite: CipherSuite,
+  publicKey: Uint8Array,
+  level: number,
+  counter: number,
+): Uint8Array {
   const tail = new Uint8Array(22);
   const view = new DataView(tail.buffer);
   view.setBigInt64(3, BigInt(level));
   view.setBigUint64(14, BigInt(counter));
-  return sha256(concatBytes(publicKey, tail));
+  const hash = suite.sha256();
+  hash.update(publicKey);
+  hash.update(tail);
+  return hash.digest();
 }
 
 function leadingZeroBits(hash: Uint8Array, level: number): boolean {
@@ -31,13 +38,18 @@ function idOf(hash: Uint8Array, level: number, length: number): string {
 }
 
 /**
- * The Deadbox fingerprint of a public key: finds the first counter whose hash starts with `level` zero
+ * The Deadbox fingerprint of a public key (DESIGN §7: level 21, 8 pairs): finds the first counter whose hash starts with `level` zero
  * bits (about 2^level hashes), and gives the id of `length` Base32 pairs after the first ⌈level/8⌉ bytes.
  */
-export function fingerprint(publicKey: Uint8Array, level = 21, length = 8): Fingerprint {
+export function fingerprint(
+  publicKey: Uint8Array,
+  level: number,
+  length: number,
+  suite: CipherSuite,
+): Fingerprint {
   if (!Number.isInteger(level) || level < 0 || level > 64) throw new RangeError('level must be 0 to 64.');
   for (let counter = 0; ; counter++) {
-    const hash = fingerprintHash(publicKey, level, counter);
+    const hash = fingerprintHash(suite, publicKey, level, counter);
     if (leadingZeroBits(hash, level)) return { id: idOf(hash, level, length), counter };
   }
 }
@@ -48,11 +60,12 @@ export function verifyFingerprint(
   id: string,
   level: number,
   counter: number,
+  suite: CipherSuite,
 ): boolean {
   if (!Number.isSafeInteger(counter) || counter < 0 || !Number.isInteger(level) || level < 0 || level > 64) {
     return false;
   }
-  const hash = fingerprintHash(publicKey, level, counter);
+  const hash = fingerprintHash(suite, publicKey, level, counter);
   const length = id.split(':').length;
   return leadingZeroBits(hash, level) && idOf(hash, level, length) === id.toUpperCase();
 }

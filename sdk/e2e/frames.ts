@@ -1,7 +1,7 @@
 // Sealed frames (DESIGN §7): a stream of any length cut into authenticated, numbered frames, the last one marked.
 import { concatBytes } from '@noble/hashes/utils.js';
 import { SealError } from './seal-error.js';
-import { type CipherSuite, nobleSuite } from './suite.js';
+import type { CipherSuite } from './suite.js';
 
 // A stream is a 16-byte random prefix, then frames of [uint32 BE ciphertext length][ciphertext ‖ tag]. Frame i
 // uses the nonce prefix ‖ uint64 BE i and the AAD uint64 BE i ‖ final flag, so a frame that is moved, dropped,
@@ -15,7 +15,7 @@ const LENGTH_BYTES = 4;
 export const PREFIX_BYTES = 16;
 
 /** A random 32-byte key for {@link createFrameSealer}, to send inside a sealed request or response. */
-export const generateFrameKey = (suite: CipherSuite = nobleSuite): Uint8Array => suite.randomBytes(32);
+export const generateFrameKey = (suite: CipherSuite): Uint8Array => suite.randomBytes(32);
 
 /** The sealed bytes of `plaintext` bytes cut into frames, not counting the prefix nor a final empty frame. */
 export const sealedLength = (plaintext: number): number =>
@@ -42,19 +42,40 @@ export interface FrameSealer {
    * may be sealed after it.
    */
   seal(bytes: Uint8Array, final?: boolean): Uint8Array;
+  /**
+   * As {@link seal}, the same bytes in pieces (length prefixes, ciphertexts, tags) as the suite makes them, so
+   * that nothing is copied to join them: for writers that take many buffers at once (a Node socket).
+   */
+  sealPieces(bytes: Uint8Array, final?: boolean): Uint8Array[];
 }
 
 /** A sealer of frames under `key` (32 bytes), with a fresh random nonce prefix. */
-export function createFrameSealer(key: Uint8Array, suite: CipherSuite = nobleSuite): FrameSealer {
+export function createFrameSealer(key: Uint8Array, suite: CipherSuite): FrameSealer {
   const prefix = suite.randomBytes(PREFIX_BYTES);
   let index = 0;
   let ended = false;
+  /** How many frames `bytes` makes; counts the call, refusing one after the final frame. */
+  const framesOf = (bytes: Uint8Array, final: boolean) => {
+    if (ended) throw new SealError('The stream already ended with its final frame.');
+    ended = final;
+    return Math.max(final ? 1 : 0, Math.ceil(bytes.length / FRAME_SIZE));
+  };
   return {
     header: prefix,
+    sealPieces(bytes, final = false) {
+      const frames = framesOf(bytes, final);
+      const pieces: Uint8Array[] = [];
+      for (let frame = 0; frame < frames; frame++) {
+        const chunk = bytes.subarray(frame * FRAME_SIZE, (frame + 1) * FRAME_SIZE);
+        const { nonce, aad } = nonceAndAad(prefix, index++, final && frame === frames - 1);
+        const length = new Uint8Array(LENGTH_BYTES);
+        new DataView(length.buffer).setUint32(0, chunk.length + TAG_BYTES);
+        pieces.push(length, ...suite.sealParts(key, nonce, aad, chunk));
+      }
+      return pieces;
+    },
     seal(bytes, final = false) {
-      if (ended) throw new SealError('The stream already ended with its final frame.');
-      ended = final;
-      const frames = Math.max(final ? 1 : 0, Math.ceil(bytes.length / FRAME_SIZE));
+      const frames = framesOf(bytes, final);
       const out = new Uint8Array(bytes.length + frames * (LENGTH_BYTES + TAG_BYTES));
       const view = new DataView(out.buffer);
       let offset = 0;
@@ -80,10 +101,10 @@ export interface FrameOpener {
 }
 
 /**
- * An opener of frames sealed under `key`. A frame that lies within one piece is opened where it lies; one that
- * spans pieces is gathered once into an array of its own size, so no byte is copied more than once.
+ * An opener of frames sealed under `key`. A frame is opened where it lies, in the pieces it arrived in (the
+ * suite deciphers each piece in place), so that no byte of a frame is copied before it is opened.
  */
-export function createFrameOpener(key: Uint8Array, suite: CipherSuite = nobleSuite): FrameOpener {
+export function createFrameOpener(key: Uint8Array, suite: CipherSuite): FrameOpener {
   /** The pieces of an item (the prefix, a length or a frame) not complete yet. */
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -94,12 +115,12 @@ export function createFrameOpener(key: Uint8Array, suite: CipherSuite = nobleSui
   let need = PREFIX_BYTES;
   let inFrame = false;
 
-  const openFrame = (ct: Uint8Array): { plain: Uint8Array; final: boolean } => {
+  const openFrame = (pieces: Uint8Array[], length: number): { plain: Uint8Array[]; final: boolean } => {
     // The final frame is usually the empty one, so an empty frame is tried as final first.
-    for (const final of ct.length === TAG_BYTES ? [true, false] : [false, true]) {
+    for (const final of length === TAG_BYTES ? [true, false] : [false, true]) {
       const { nonce, aad } = nonceAndAad(prefix as Uint8Array, index, final);
       try {
-        const plain = suite.open(key, nonce, aad, ct);
+        const plain = suite.openParts(key, nonce, aad, pieces);
         index++;
         return { plain, final };
       } catch {
@@ -109,24 +130,25 @@ export function createFrameOpener(key: Uint8Array, suite: CipherSuite = nobleSui
     throw new SealError(`Frame ${index} was tampered with, moved or is not for this key.`);
   };
 
-  const take = (item: Uint8Array, out: Uint8Array[]) => {
+  const take = (pieces: Uint8Array[], out: Uint8Array[]) => {
     if (!prefix) {
-      prefix = item.slice();
+      prefix = concatBytes(...pieces);
       need = LENGTH_BYTES;
       return;
     }
     if (!inFrame) {
       if (ended) throw new SealError('Data follows the final frame.');
-      const length = new DataView(item.buffer, item.byteOffset, LENGTH_BYTES).getUint32(0);
+      const bytes = pieces.length === 1 ? (pieces[0] as Uint8Array) : concatBytes(...pieces);
+      const length = new DataView(bytes.buffer, bytes.byteOffset, LENGTH_BYTES).getUint32(0);
       if (length < TAG_BYTES || length > FRAME_SIZE + TAG_BYTES)
         throw new SealError('A frame has an impossible length.');
       need = length;
       inFrame = true;
       return;
     }
-    const frame = openFrame(item);
+    const frame = openFrame(pieces, need);
     ended = frame.final;
-    if (frame.plain.length > 0) out.push(frame.plain);
+    for (const plain of frame.plain) if (plain.length > 0) out.push(plain);
     need = LENGTH_BYTES;
     inFrame = false;
   };
@@ -143,12 +165,11 @@ export function createFrameOpener(key: Uint8Array, suite: CipherSuite = nobleSui
           pendingBytes += rest.length;
           break;
         }
-        const item =
-          pendingBytes === 0 ? rest.subarray(0, wanted) : concatBytes(...pending, rest.subarray(0, wanted));
+        const pieces = [...pending, rest.subarray(0, wanted)];
         pending = [];
         pendingBytes = 0;
         rest = rest.subarray(wanted);
-        take(item, out);
+        take(pieces, out);
       }
       return out;
     },
@@ -160,10 +181,7 @@ export function createFrameOpener(key: Uint8Array, suite: CipherSuite = nobleSui
 }
 
 /** A TransformStream that seals bytes into frames (cut at {@link FRAME_SIZE}), ending with a final frame. */
-export function sealStream(
-  key: Uint8Array,
-  suite: CipherSuite = nobleSuite,
-): TransformStream<Uint8Array, Uint8Array> {
+export function sealStream(key: Uint8Array, suite: CipherSuite): TransformStream<Uint8Array, Uint8Array> {
   const sealer = createFrameSealer(key, suite);
   return new TransformStream({
     start(controller) {
@@ -179,10 +197,7 @@ export function sealStream(
 }
 
 /** A TransformStream that opens sealed frames; it errors on tampering and on a stream cut short. */
-export function openStream(
-  key: Uint8Array,
-  suite: CipherSuite = nobleSuite,
-): TransformStream<Uint8Array, Uint8Array> {
+export function openStream(key: Uint8Array, suite: CipherSuite): TransformStream<Uint8Array, Uint8Array> {
   const opener = createFrameOpener(key, suite);
   return new TransformStream({
     transform(chunk, controller) {

@@ -1,4 +1,5 @@
-// The end-to-end protocol for browsers and Node: envelopes, frames, drop chunks and the worker protocol, on a cipher suite.
+// The end-to-end protocol for browsers and Node: envelopes, frames, drop chunks and the worker protocol, each function
+// taking the cipher suite it runs on (nobleSuite here; Node's native one in native-suite.ts).
 export { AddressError, formatAddress, parseAddress, type WorkerAddress } from './address.js';
 export { checkDescriptor, DescriptorError } from './descriptor-check.js';
 export {
@@ -39,6 +40,7 @@ export {
   sealedLength,
   sealStream,
 } from './frames.js';
+export { nobleSuite } from './noble-suite.js';
 export {
   type Answer,
   type AnswerErrorCode,
@@ -58,4 +60,4 @@ export {
   WorkerError,
 } from './protocol.js';
 export { SealError } from './seal-error.js';
-export { type CipherSuite, type IncrementalHash, nobleSuite, type RawKeyPair } from './suite.js';
+export type { CipherSuite, IncrementalHash, RawKeyPair } from './suite.js';

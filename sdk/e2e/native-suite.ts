@@ -15,7 +15,7 @@ import {
 } from 'node:crypto';
 import { hchacha } from '@noble/ciphers/chacha.js';
 import { toBase64url } from './encoding.js';
-import { type CipherSuite, nobleSuite } from './suite.js';
+import type { CipherSuite } from './suite.js';
 
 // @noble's XChaCha20-Poly1305 runs near 150 MB/s here, OpenSSL's ChaCha20-Poly1305 near 1.4 GB/s; its X25519 and
 // Ed25519 take a tenth of a millisecond where noble's take about 3 ms.
@@ -67,6 +67,15 @@ function seal(
   return out;
 }
 
+function sealParts(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array[] {
+  const { subkey, iv } = subkeyAndIv(key, nonce);
+  const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [body, cipher.getAuthTag()];
+}
+
 function open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
   if (sealed.length < TAG_BYTES) throw new Error('The ciphertext is shorter than its tag.');
   const { subkey, iv } = subkeyAndIv(key, nonce);
@@ -76,6 +85,36 @@ function open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   const plain = decipher.update(ct);
   // final() throws on a bad tag, so the plaintext is never handed out unverified.
+  decipher.final();
+  return plain;
+}
+
+/**
+ * Opens ciphertext ‖ tag given in pieces: each piece is deciphered as it lies, the tag gathered from the end,
+ * and the plaintext pieces handed out only after final() verified the tag.
+ */
+function openParts(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  parts: readonly Uint8Array[],
+): Uint8Array[] {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  if (total < TAG_BYTES) throw new Error('The ciphertext is shorter than its tag.');
+  const ctLength = total - TAG_BYTES;
+  const { subkey, iv } = subkeyAndIv(key, nonce);
+  const decipher = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES });
+  decipher.setAAD(aad, { plaintextLength: ctLength });
+  const tag = Buffer.allocUnsafe(TAG_BYTES);
+  const plain: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const ct = part.subarray(0, Math.max(0, Math.min(part.length, ctLength - at)));
+    if (ct.length > 0) plain.push(decipher.update(ct));
+    if (ct.length < part.length) tag.set(part.subarray(ct.length), at + ct.length - ctLength);
+    at += part.length;
+  }
+  decipher.setAuthTag(tag);
   decipher.final();
   return plain;
 }
@@ -126,7 +165,9 @@ function works(probe: () => unknown): boolean {
 const native: CipherSuite = {
   name: 'native',
   seal,
+  sealParts,
   open,
+  openParts,
   sha256: () => createHash('sha256'),
   hkdf: (ikm, salt, info, length) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
   x25519Keygen: () => rawPair(generateKeyPairSync('x25519')),
@@ -139,6 +180,12 @@ const native: CipherSuite = {
     );
   },
   ed25519Keygen: () => rawPair(generateKeyPairSync('ed25519')),
+  ed25519PublicKey: (secretKey) =>
+    new Uint8Array(
+      createPublicKey(keyObject('ed25519', 'secret', secretKey))
+        .export({ format: 'der', type: 'spki' })
+        .subarray(-32),
+    ),
   ed25519Sign: (message, secretKey) =>
     new Uint8Array(sign(null, message, keyObject('ed25519', 'secret', secretKey))),
   ed25519Verify(signature, message, publicKey) {
@@ -154,9 +201,9 @@ const native: CipherSuite = {
 
 /**
  * The fastest suite this Node offers: each primitive natively where OpenSSL has it (tried once, here), else
- * @noble's. The bytes are the same either way.
+ * @noble's, loaded only then. The bytes are the same either way.
  */
-export const nodeSuite: CipherSuite = (() => {
+export const nodeSuite: CipherSuite = await (async () => {
   const key = new Uint8Array(32);
   const nonce = new Uint8Array(24);
   const aead = works(() => native.open(key, nonce, key, native.seal(key, nonce, key, key)));
@@ -168,21 +215,29 @@ export const nodeSuite: CipherSuite = (() => {
       throw new Error();
   });
   const hashes = works(() => native.hkdf(key, key, key, 32) && native.sha256().digest());
+  if (aead && curves && hashes) return native;
+  const { nobleSuite } = await import('./noble-suite.js');
   return {
     ...nobleSuite,
-    ...(aead && { seal: native.seal, open: native.open }),
+    ...(aead && {
+      seal: native.seal,
+      sealParts: native.sealParts,
+      open: native.open,
+      openParts: native.openParts,
+    }),
     ...(hashes && { sha256: native.sha256, hkdf: native.hkdf }),
     ...(curves && {
       x25519Keygen: native.x25519Keygen,
       x25519: native.x25519,
       ed25519Keygen: native.ed25519Keygen,
+      ed25519PublicKey: native.ed25519PublicKey,
       ed25519Sign: native.ed25519Sign,
       ed25519Verify: native.ed25519Verify,
     }),
     randomBytes: native.randomBytes,
-    name: aead && curves && hashes ? 'native' : 'native+noble',
+    name: 'native+noble',
   };
 })();
 
-/** Every primitive on node:crypto, with no fallback: for the tests that compare it with {@link nobleSuite}. */
+/** Every primitive on node:crypto, with no fallback: for the tests that compare it with @noble's suite. */
 export const nativeSuite: CipherSuite = native;

@@ -1,7 +1,7 @@
 // The worker protocol both sides share (DESIGN §7): request types, descriptor, pipe replies, answers and their parts.
 import { fromBase64url, toBase64url } from './encoding.js';
 import { openResponse, type ResponseEnvelope, sealResponse } from './envelope.js';
-import { type CipherSuite, nobleSuite } from './suite.js';
+import type { CipherSuite } from './suite.js';
 
 /** The file operations a worker may offer; each is enabled in its config and granted per user. */
 export const FS_OPERATIONS = [
@@ -131,7 +131,7 @@ export function sealAnswer(
   responseKey: Uint8Array,
   rid: string,
   answer: Answer,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): AnswerMessage[] {
   const whole = sealResponse(responseKey, rid, answer, suite);
   if (JSON.stringify(whole).length <= MAX_INLINE_CHARS) return [{ uid: rid, envelope: whole }];
@@ -165,7 +165,7 @@ export async function openAnswer(
   rid: string,
   envelope: unknown,
   take: (uid: string) => Promise<unknown>,
-  suite: CipherSuite = nobleSuite,
+  suite: CipherSuite,
 ): Promise<Answer> {
   const first = openResponse<Answer | { parts: number }>(responseKey, rid, envelope, suite);
   if (!('parts' in first)) return first;

@@ -1,9 +1,4 @@
-// The primitives the protocol runs on, behind one small interface; @noble's implementation runs everywhere.
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+// The primitives the protocol runs on, behind one small interface: noble-suite.ts and native-suite.ts implement it.
 
 /** A raw key pair: X25519 for a worker, Ed25519 for a user. */
 export interface RawKeyPair {
@@ -19,7 +14,7 @@ export interface IncrementalHash {
 
 /**
  * Every primitive the envelopes, frames and drop chunks use. Two implementations give the same bytes:
- * {@link nobleSuite} (pure JavaScript, browsers and Node) and the native one of `native-suite.ts` (Node's
+ * `nobleSuite` (pure JavaScript, browsers and Node, noble-suite.ts) and the native one of `native-suite.ts` (Node's
  * OpenSSL, ten times faster). A suite holds no protocol rule, so the protocol exists once.
  */
 export interface CipherSuite {
@@ -36,8 +31,18 @@ export interface CipherSuite {
     plaintext: Uint8Array,
     output?: Uint8Array,
   ): Uint8Array;
+  /**
+   * As {@link seal}, in pieces that together are ciphertext ‖ tag: where the implementation makes them apart
+   * (Node's cipher), they are handed out as they are rather than copied into one array.
+   */
+  sealParts(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array[];
   /** The plaintext of ciphertext ‖ tag; throws when the tag does not verify. */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /**
+   * As {@link open}, for ciphertext ‖ tag that arrived in pieces (a frame across two socket reads): the
+   * plaintext, in one or more pieces, only once the tag verified. Saves joining the pieces first.
+   */
+  openParts(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[];
   sha256(): IncrementalHash;
   /** HKDF-SHA256 of `length` bytes. */
   hkdf(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
@@ -45,30 +50,10 @@ export interface CipherSuite {
   /** The X25519 shared secret; throws on a key that is not a valid public key. */
   x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
   ed25519Keygen(): RawKeyPair;
+  /** The Ed25519 public key of a secret key (a 32-byte seed). */
+  ed25519PublicKey(secretKey: Uint8Array): Uint8Array;
   ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
   /** False for a bad signature, and for a key or signature of the wrong shape. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   randomBytes(length: number): Uint8Array;
 }
-
-/** The @noble implementation: the same in browsers and Node. */
-export const nobleSuite: CipherSuite = {
-  name: 'noble',
-  seal: (key, nonce, aad, plaintext, output) => xchacha20poly1305(key, nonce, aad).encrypt(plaintext, output),
-  open: (key, nonce, aad, sealed) => xchacha20poly1305(key, nonce, aad).decrypt(sealed),
-  sha256: () => sha256.create(),
-  hkdf: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
-  x25519Keygen: () => x25519.keygen(),
-  x25519: (secretKey, publicKey) => x25519.getSharedSecret(secretKey, publicKey),
-  ed25519Keygen: () => ed25519.keygen(),
-  ed25519Sign: (message, secretKey) => ed25519.sign(message, secretKey),
-  ed25519Verify(signature, message, publicKey) {
-    try {
-      return ed25519.verify(signature, message, publicKey);
-    } catch {
-      // noble throws on a key or signature of the wrong shape: that is a bad signature too.
-      return false;
-    }
-  },
-  randomBytes: (length) => randomBytes(length),
-};

@@ -68,7 +68,7 @@ export async function connectWorker(
       `No worker is published at ${parsed.relay}: is it running, and is the address right?`,
     );
   }
-  const descriptor = checkDescriptor(parsed, published);
+  const descriptor = checkDescriptor(parsed, published, nodeSuite);
   const workerPublicKey = fromBase64url(descriptor.pk);
 
   /** Waits at `<rid>` until the answer comes or `deadline` (ms) passes. */

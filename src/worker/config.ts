@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { fromBase64url } from '../../sdk/e2e/index.js';
+import { fromBase64url } from '../../sdk/e2e/encoding.js';
 import type { FsOperation } from '../../sdk/e2e/protocol.js';
 import {
   createFields,

@@ -1,5 +1,5 @@
 // The worker's descriptor at its private path (key-value mode), republished before the relay lets it expire.
-import { toBase64url } from '../../sdk/e2e/index.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
 import type { Descriptor } from '../../sdk/e2e/protocol.js';
 import type { DeadropClient } from '../../sdk/index.js';
 import { createBackoff, type RelayProbe, sleep, waitForRelay } from './backoff.js';

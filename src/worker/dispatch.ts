@@ -1,5 +1,5 @@
 // Routes an admitted request to its receiver, if the worker offers it and the user is granted it.
-import type { OpenedRequest } from '../../sdk/e2e/index.js';
+import type { OpenedRequest } from '../../sdk/e2e/envelope.js';
 import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { UserGrant } from './config.js';
 import { isRecord } from './config-fields.js';

@@ -1,13 +1,10 @@
 // What a request must pass before a receiver sees it: it opens, is the user's, is fresh, is new, and is for us.
-import {
-  type OpenedRequest,
-  openRequest,
-  type RawKeyPair,
-  SealError,
-  toBase64url,
-} from '../../sdk/e2e/index.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
+import { type OpenedRequest, openRequest } from '../../sdk/e2e/envelope.js';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { WorkerError } from '../../sdk/e2e/protocol.js';
+import { SealError } from '../../sdk/e2e/seal-error.js';
+import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 import type { UserGrant } from './config.js';
 import type { ReplayCache } from './replay-cache.js';
 

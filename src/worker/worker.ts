@@ -1,10 +1,8 @@
 // A running worker: its identity, descriptor, intake, gate, receivers and answers, wired from a checked config.
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
-import { STREAM_BUFFER_BYTES } from '../../sdk/e2e/node-streams.js';
 import { type AnswerMessage, answerOfError, sealAnswer } from '../../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient, DeadropError } from '../../sdk/index.js';
+import { createNodePipe } from '../client/node-pipe.js';
 import { describeRelayFailure } from '../client/relay-errors.js';
 import { createBackoff, type RelayProbe, waitForRelay } from './backoff.js';
 import type { WorkerConfig } from './config.js';
@@ -15,7 +13,6 @@ import { createExecReceiver } from './exec-receiver.js';
 import { createFsReceiver } from './fs-receiver.js';
 import { runIntake } from './intake.js';
 import { openIdentity, replaceRelayKeys, type WorkerIdentity } from './key-file.js';
-import type { PipeEnds } from './receiver.js';
 import { createReplayCache } from './replay-cache.js';
 import { checkRequest, MAX_REQUEST_LIFETIME_SECONDS } from './request-gate.js';
 import { createWolReceiver } from './wol-receiver.js';
@@ -43,23 +40,6 @@ const MAX_REMEMBERED_RIDS = 200_000;
 
 /** The replay journal beside the key file: `worker-key.json` keeps its ids in `worker-key.replay`. */
 export const replayJournalOf = (keyFile: string) => `${keyFile.replace(/\.json$/, '')}.replay`;
-
-/** The relay's pipe through the SDK, as Node streams. */
-function pipeEnds(client: DeadropClient): PipeEnds {
-  return {
-    send: (key, body, signal) =>
-      client.pipeSend(key, Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>, {
-        type: 'application/octet-stream',
-        signal,
-      }),
-    receive: async (key, signal) => {
-      const response = await client.pipeReceive(key, { signal });
-      return Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>, {
-        highWaterMark: STREAM_BUFFER_BYTES,
-      });
-    },
-  };
-}
 
 /** The identity, with a relay key pair that this relay still knows (its secret may have changed). */
 async function identityFor(
@@ -107,7 +87,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const emit = options.emit ?? (() => {});
   const client = createClient(config.relays, options.fetch ? { fetch: options.fetch } : {});
   const identity = await identityFor(config, client, emit);
-  const pipes = pipeEnds(client);
+  const pipes = createNodePipe(config.relays);
   const receivers: Receivers = {
     ...(config.receivers.fs && { fs: await createFsReceiver(config.receivers.fs, pipes) }),
     ...(config.receivers.exec && { exec: createExecReceiver(config.receivers.exec) }),
