@@ -2,7 +2,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once, setMaxListeners } from 'node:events';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -86,9 +86,11 @@ async function runPeer(relayUrl: string): Promise<void> {
       const [verb, key, file] = pending.slice(0, at).split(' ') as [string, string, string];
       pending = pending.slice(at + 1);
       try {
-        if (verb === 'send')
-          await pipe.send(key, createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES }));
-        else await pipeline(await pipe.receive(key), createWriteStream(file));
+        // With its length, as the worker sends its sealed stream.
+        if (verb === 'send') {
+          const body = createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES });
+          await pipe.send(key, body, undefined, statSync(file).size);
+        } else await pipeline(await pipe.receive(key), createWriteStream(file));
         process.stdout.write('done\n');
       } catch (error) {
         process.stdout.write(`failed ${(error as Error).message}\n`);

@@ -195,6 +195,11 @@ describe('sealed frames', () => {
     const byNoble = Buffer.from(sealAll(seeded(nobleSuite, 'f'), FRAME_SIZE));
     expect(Buffer.from(sealAll(seeded(nativeSuite, 'f'), FRAME_SIZE)).equals(byNoble)).toBe(true);
     expect(Buffer.from(sealAll(seeded(nativeSuite, 'f'), 4 * FRAME_SIZE)).equals(byNoble)).toBe(true);
+    for (const suite of [nobleSuite, nativeSuite]) {
+      const sealer = createFrameSealer(key, seeded(suite, 'f'));
+      const pieces = [sealer.header, ...sealer.sealPieces(body), ...sealer.sealPieces(new Uint8Array(0), true)];
+      expect(Buffer.concat(pieces).equals(byNoble)).toBe(true);
+    }
   });
 
   it.each(directions)('sealed by %s, are opened by %s in pieces of any size', (from, to) => {

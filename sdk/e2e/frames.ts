@@ -8,7 +8,7 @@ import type { CipherSuite } from './suite.js';
 // changed or claimed to be the last does not open.
 
 /** Plaintext bytes per frame. */
-export const FRAME_SIZE = 64 * 1024;
+export const FRAME_SIZE = 256 * 1024;
 const TAG_BYTES = 16;
 const LENGTH_BYTES = 4;
 /** The bytes a stream starts with: the random nonce prefix. */
@@ -21,11 +21,17 @@ export const generateFrameKey = (suite: CipherSuite): Uint8Array => suite.random
 export const sealedLength = (plaintext: number): number =>
   plaintext + Math.ceil(plaintext / FRAME_SIZE) * (LENGTH_BYTES + TAG_BYTES);
 
+/** The bytes of a whole sealed stream of `plaintext` bytes sealed in full frames: prefix, frames, final frame. */
+export const sealedStreamLength = (plaintext: number): number =>
+  PREFIX_BYTES + sealedLength(plaintext) + LENGTH_BYTES + TAG_BYTES;
+
 function nonceAndAad(prefix: Uint8Array, index: number, final: boolean) {
   const nonce = new Uint8Array(24);
   nonce.set(prefix, 0);
+  // uint64 BE; an index stays far below 2^53.
   const view = new DataView(nonce.buffer);
-  view.setBigUint64(16, BigInt(index));
+  view.setUint32(16, Math.floor(index / 2 ** 32));
+  view.setUint32(20, index >>> 0);
   const aad = new Uint8Array(9);
   aad.set(nonce.subarray(16), 0);
   aad[8] = final ? 1 : 0;
@@ -43,8 +49,9 @@ export interface FrameSealer {
    */
   seal(bytes: Uint8Array, final?: boolean): Uint8Array;
   /**
-   * As {@link seal}, the same bytes in pieces (length prefixes, ciphertexts, tags) as the suite makes them, so
-   * that nothing is copied to join them: for writers that take many buffers at once (a Node socket).
+   * As {@link seal}, the same bytes in pieces (length prefix, ciphertext and tag of each frame) as the suite
+   * makes them, none copied to join them: Node's cipher hands out each ciphertext in a buffer of its own, and
+   * copying it into a frame would double the memory a transfer churns through (and the collections it costs).
    */
   sealPieces(bytes: Uint8Array, final?: boolean): Uint8Array[];
 }

@@ -26,9 +26,26 @@ const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
 /** Little-endian words of `bytes`, whatever the host's byte order. */
 function words(bytes: Uint8Array): Uint32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  return Uint32Array.from({ length: bytes.length / 4 }, (_, at) => view.getUint32(at * 4, true));
+  const out = new Uint32Array(bytes.length / 4);
+  for (let at = 0; at < out.length; at++) {
+    const i = at * 4;
+    out[at] =
+      ((bytes[i] as number) |
+        ((bytes[i + 1] as number) << 8) |
+        ((bytes[i + 2] as number) << 16) |
+        ((bytes[i + 3] as number) << 24)) >>>
+      0;
+  }
+  return out;
 }
+
+/** The last subkey made, with its key and nonce prefix: the frames of one stream all share it. */
+const lastSubkey = { key: new Uint8Array(32), prefix: new Uint8Array(16), subkey: Buffer.alloc(0) };
+
+const same = (a: Uint8Array, b: Uint8Array) => {
+  for (let at = 0; at < a.length; at++) if (a[at] !== b[at]) return false;
+  return true;
+};
 
 /**
  * XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha §2.3) is ChaCha20-Poly1305 (RFC 8439) under the HChaCha20 subkey
@@ -38,10 +55,17 @@ function words(bytes: Uint8Array): Uint32Array {
 function subkeyAndIv(key: Uint8Array, nonce: Uint8Array): { subkey: Buffer; iv: Buffer } {
   if (key.length !== 32 || nonce.length !== 24)
     throw new RangeError('XChaCha20 takes a 32-byte key and a 24-byte nonce.');
-  const out = new Uint32Array(8);
-  hchacha(SIGMA, words(key), words(nonce.subarray(0, 16)), out);
-  const subkey = Buffer.alloc(32);
-  for (let at = 0; at < 8; at++) subkey.writeUInt32LE(out[at] as number, at * 4);
+  const prefix = nonce.subarray(0, 16);
+  let subkey = lastSubkey.subkey;
+  if (subkey.length === 0 || !same(key, lastSubkey.key) || !same(prefix, lastSubkey.prefix)) {
+    const out = new Uint32Array(8);
+    hchacha(SIGMA, words(key), words(prefix), out);
+    subkey = Buffer.alloc(32);
+    for (let at = 0; at < 8; at++) subkey.writeUInt32LE(out[at] as number, at * 4);
+    lastSubkey.key.set(key);
+    lastSubkey.prefix.set(prefix);
+    lastSubkey.subkey = subkey;
+  }
   const iv = Buffer.alloc(12);
   iv.set(nonce.subarray(16, 24), 4);
   return { subkey, iv };

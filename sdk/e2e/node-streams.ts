@@ -1,7 +1,10 @@
 // Node only: sealed frames as Node streams, on the fastest suite: a file read and sealed, and a Transform that opens.
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
-import { createFrameOpener, createFrameSealer, FRAME_SIZE } from './frames.js';
+import { createFrameOpener, createFrameSealer } from './frames.js';
+
+export { sealedStreamLength } from './frames.js';
+
 import { nodeSuite } from './native-suite.js';
 import type { CipherSuite } from './suite.js';
 
@@ -9,9 +12,9 @@ import type { CipherSuite } from './suite.js';
  * Read-ahead of the streams a transfer passes through. Node's default of 16 KiB is a quarter frame, and a
  * response body pauses its socket whenever nothing is asked of it: with 1 MiB asked ahead, the socket keeps flowing.
  */
-export const STREAM_BUFFER_BYTES = 16 * FRAME_SIZE;
+export const STREAM_BUFFER_BYTES = 1024 * 1024;
 /** Files are read four frames at a time: the transport's cost is per chunk, and 64 KiB chunks cost a third more. */
-export const FILE_CHUNK_BYTES = 4 * FRAME_SIZE;
+export const FILE_CHUNK_BYTES = 256 * 1024;
 
 /** Options of the Node streams: the suite, and a look at each piece of plaintext as it passes (progress, hash). */
 export interface FrameStreamOptions {
@@ -21,18 +24,25 @@ export interface FrameStreamOptions {
 }
 
 /**
- * The file's bytes from where `file` stands, sealed: the stream's prefix, then the frames of each read,
- * ending with the final frame. Reads go into one buffer, used again once its bytes are sealed, and the
- * frames leave in the pieces the cipher made, so a file costs no allocation beyond its ciphertext.
+ * The first `size` bytes of the file from where `file` stands, sealed: the stream's prefix, then the frames of
+ * each read, ending with the final frame: {@link sealedStreamLength}(`size`) bytes, or fewer when the file
+ * is shorter by then. Reads go into one buffer, used again once its bytes are sealed, and the frames leave
+ * in the pieces the cipher made: a file churns through no memory but its ciphertext.
  */
-export function sealFile(file: FileHandle, key: Uint8Array, options: FrameStreamOptions = {}): Readable {
+export function sealFile(
+  file: FileHandle,
+  key: Uint8Array,
+  size: number,
+  options: FrameStreamOptions = {},
+): Readable {
   const sealer = createFrameSealer(key, options.suite ?? nodeSuite);
   const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
   async function* frames() {
     yield sealer.header;
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    for (let left = size; left > 0; ) {
+      const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, left), null);
       if (bytesRead === 0) break;
+      left -= bytesRead;
       const plain = buffer.subarray(0, bytesRead);
       options.onPlain?.(plain);
       yield* sealer.sealPieces(plain);

@@ -4,7 +4,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toBase64url } from '../../sdk/e2e/encoding.js';
-import { openTransform, sealFile } from '../../sdk/e2e/node-streams.js';
+import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
 import { REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
 import { createNodePipe } from './node-pipe.js';
 import { AnswerError, DEFAULT_TIMEOUT_SECONDS, type WorkerClient } from './worker-client.js';
@@ -160,9 +160,9 @@ async function uploadFrom(
   // A refusal comes before the stream is taken: it ends the sending, and is what the caller sees.
   answering.catch(() => sending.abort());
   const measured = meter(progress);
-  const sealed = sealFile(handle, key, { onPlain: measured.onPlain });
+  const sealed = sealFile(handle, key, size, { onPlain: measured.onPlain });
   try {
-    await createNodePipe(worker.address.relay).send(pair.public, sealed, signal);
+    await createNodePipe(worker.address.relay).send(pair.public, sealed, signal, sealedStreamLength(size));
   } catch (error) {
     sending.abort();
     const refusal = await answering.then(

@@ -4,7 +4,7 @@ import { constants, createWriteStream } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import { openTransform, sealFile } from '../../sdk/e2e/node-streams.js';
+import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
 import { readPipeReply, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { Located } from './fs-paths.js';
 import type { Outcome, PipeEnds } from './receiver.js';
@@ -39,9 +39,9 @@ export async function startDownload(
         await handle.close();
         return;
       }
-      const sealed = sealFile(handle, key);
+      const sealed = sealFile(handle, key, info.size);
       try {
-        await pipes.send(pipe, sealed, signal);
+        await pipes.send(pipe, sealed, signal, sealedStreamLength(info.size));
       } finally {
         sealed.destroy();
         await handle.close();

@@ -10,8 +10,8 @@ export interface Outcome {
 
 /** The relay's pipe, as the worker uses it for files. */
 export interface PipeEnds {
-  /** Streams `body` to `/pipe/<key>`; resolves once all of it is through. */
-  send(key: string, body: Readable, signal: AbortSignal): Promise<void>;
+  /** Streams `body` (of `length` bytes, when known) to `/pipe/<key>`; resolves once all of it is through. */
+  send(key: string, body: Readable, signal: AbortSignal, length?: number): Promise<void>;
   /** What the other side streams to `/pipe/<key>`, once it is there. */
   receive(key: string, signal: AbortSignal): Promise<Readable>;
 }
