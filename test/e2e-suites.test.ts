@@ -197,7 +197,11 @@ describe('sealed frames', () => {
     expect(Buffer.from(sealAll(seeded(nativeSuite, 'f'), 4 * FRAME_SIZE)).equals(byNoble)).toBe(true);
     for (const suite of [nobleSuite, nativeSuite]) {
       const sealer = createFrameSealer(key, seeded(suite, 'f'));
-      const pieces = [sealer.header, ...sealer.sealPieces(body), ...sealer.sealPieces(new Uint8Array(0), true)];
+      const pieces = [
+        sealer.header,
+        ...sealer.sealPieces(body),
+        ...sealer.sealPieces(new Uint8Array(0), true),
+      ];
       expect(Buffer.concat(pieces).equals(byNoble)).toBe(true);
     }
   });
