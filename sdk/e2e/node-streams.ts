@@ -1,20 +1,19 @@
 // Node only: sealed frames as Node streams, on the fastest suite: a file read and sealed, and a Transform that opens.
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
-import { createFrameOpener, createFrameSealer } from './frames.js';
-
-export { sealedStreamLength } from './frames.js';
-
+import { createFrameOpener, createFrameSealer, FRAME_SIZE } from './frames.js';
 import { nodeSuite } from './native-suite.js';
 import type { CipherSuite } from './suite.js';
 
+export { sealedStreamLength } from './frames.js';
+
 /**
- * Read-ahead of the streams a transfer passes through. Node's default of 16 KiB is a quarter frame, and a
+ * Read-ahead of the streams a transfer passes through. Node's default of 16 KiB is a sixteenth of a frame, and a
  * response body pauses its socket whenever nothing is asked of it: with 1 MiB asked ahead, the socket keeps flowing.
  */
-export const STREAM_BUFFER_BYTES = 1024 * 1024;
-/** Files are read four frames at a time: the transport's cost is per chunk, and 64 KiB chunks cost a third more. */
-export const FILE_CHUNK_BYTES = 256 * 1024;
+export const STREAM_BUFFER_BYTES = 4 * FRAME_SIZE;
+/** Files are read a frame at a time: the transport's cost is per chunk, and smaller reads cost more per byte. */
+export const FILE_CHUNK_BYTES = FRAME_SIZE;
 
 /** Options of the Node streams: the suite, and a look at each piece of plaintext as it passes (progress, hash). */
 export interface FrameStreamOptions {
