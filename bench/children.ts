@@ -15,6 +15,7 @@ export interface Child {
   readonly url: string;
   /** CPU time (user + system) the child has used so far, in ms, from /proc: contention does not inflate it. */
   cpuMs(): Promise<number>;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -98,7 +99,7 @@ export async function startChild(
     }
     await sleep(50);
   }
-  return { url, cpuMs: () => cpuMsOf(child.pid), stop: () => stopChild(child) };
+  return { url, pid: child.pid as number, cpuMs: () => cpuMsOf(child.pid), stop: () => stopChild(child) };
 }
 
 /** Stops every child still running: SIGTERM, then SIGKILL after a grace period. */

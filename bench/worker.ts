@@ -1,46 +1,54 @@
-// `npm run bench:worker`: request round trips through relay and worker, and a 256 MiB download against a plain pipe.
-import { type ChildProcess, spawn } from 'node:child_process';
+// `npm run bench:worker`: request round trips, downloads and uploads through a worker against plain pipe transfers, and the CLI's start.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once, setMaxListeners } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { generateUserKeys, toBase64url } from '../sdk/crypto.js';
+import { toBase64url } from '../sdk/e2e/index.js';
+import { FILE_CHUNK_BYTES } from '../sdk/e2e/node-streams.js';
+import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient } from '../sdk/index.js';
-import { downloadFile } from '../src/client/transfers.js';
+import { createNodePipe } from '../src/client/node-pipe.js';
+import { downloadFile, uploadFile } from '../src/client/transfers.js';
+import { createUserKeyFile, loadUserKeys } from '../src/client/user-keys.js';
 import { connectWorker } from '../src/client/worker-client.js';
-import { loadConfig } from '../src/config.js';
-import { startRelay } from '../src/server.js';
-import { runWorkerCommand } from '../src/worker/cli.js';
-import { FILE_CHUNK_BYTES, STREAM_BUFFER_BYTES } from '../src/worker/frames.js';
-import { REQUEST_TYPES } from '../src/worker/protocol.js';
 import { startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const SELF = fileURLToPath(import.meta.url);
 const MIB = 1024 * 1024;
-const DOWNLOAD_BYTES = Number(process.env.BENCH_MIB ?? 256) * MIB;
+/** The transfer sizes, in MiB: the issue's 256 MiB and 1 GiB. */
+const SIZES_MIB = (process.env.BENCH_MIB ?? '256,1024').split(',').map(Number);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
 const WARMUP_REQUESTS = 20;
 /** One transfer of each kind first, so that neither is measured while the JIT is still compiling its code. */
 const WARMUP_BYTES = 32 * MIB;
-/** Baseline and worker take turns this many times; the best of each counts (other load only slows a run). */
+/** Baseline and worker take turns this many times per size; the best of each counts, the spread is shown. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Runs of `deadrop call … fs list` as its own process. */
+const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? 7);
+/** With BENCH_ONLY=workerDownload,pipeDownload… only those transfers run (to profile one path alone). */
+const ONLY = process.env.BENCH_ONLY?.split(',');
+/** With BENCH_CPU_PROF=<dir>, every process writes a CPU profile there and the top entries are printed. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const TARGET_P50_MS = 20;
-const TARGET_DOWNLOAD_RATIO = 0.7;
+const TARGET_TRANSFER_RATIO = 0.8;
+const TARGET_CLI_OVERHEAD_MS = 300;
 /** The whole run is cut after this, so that a stuck child cannot hang the benchmark. */
-const LIMIT_MS = 300_000;
+const LIMIT_MS = 1_200_000;
 
-/** A Writable that drops what it gets, counting it: both downloads end in one. */
+/** A Writable that drops what it gets, counting it: downloads end in one, on both paths. */
 function discard(): Writable & { bytes: number } {
   const sink = new Writable({
+    highWaterMark: FILE_CHUNK_BYTES,
     write(chunk: Buffer, _encoding, done) {
       sink.bytes += chunk.length;
       done();
@@ -52,39 +60,53 @@ function discard(): Writable & { bytes: number } {
 
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const handle = await open(path, 'w');
-  for (let left = bytes; left > 0; left -= 8 * MIB) await handle.write(randomBytes(Math.min(left, 8 * MIB)));
+  const block = randomBytes(8 * MIB);
+  for (let left = bytes; left > 0; left -= block.length)
+    await handle.write(block.subarray(0, Math.min(left, block.length)));
   await handle.close();
 }
 
-/** Role "relay": `deadrop serve` on 127.0.0.1:$PORT (SQLite in $DEADROP_DATA_DIR). */
-async function runRelay(): Promise<void> {
-  const relay = await startRelay(loadConfig(process.env));
-  process.once('SIGTERM', () => void relay.close().then(() => process.exit(0)));
-}
+/** Each process profiles into a folder of its own: tsx's loader thread writes a profile there too. */
+const profileArgs = (name: string) =>
+  PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : [];
 
-/** Role "sender": the baseline's sending side; each stdin line `<private key> <file>` is piped raw to /pipe/. */
-async function runSender(relayUrl: string): Promise<void> {
-  const relay = createClient(relayUrl);
+/**
+ * Role "peer": the baseline's other end, in its own process as the worker is. Each stdin line is
+ * `send <private key> <file>` (the file raw to /pipe/) or `receive <public key> <file>` (from /pipe/ to the
+ * file), through the same pipe code as the worker's; it answers `done` or `failed <reason>`.
+ */
+async function runPeer(relayUrl: string): Promise<void> {
+  const pipe = createNodePipe(relayUrl);
   process.stdin.setEncoding('utf8');
+  process.stdout.write('ready\n');
   let pending = '';
   for await (const chunk of process.stdin) {
     pending += chunk;
     for (let at = pending.indexOf('\n'); at >= 0; at = pending.indexOf('\n')) {
-      const [key, file] = pending.slice(0, at).split(' ') as [string, string];
+      const [verb, key, file] = pending.slice(0, at).split(' ') as [string, string, string];
       pending = pending.slice(at + 1);
-      // The worker's read size, so that both send chunks of the same size.
-      const body = Readable.toWeb(createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES }));
-      await relay.pipeSend(key, body as unknown as ReadableStream<Uint8Array>, {
-        type: 'application/octet-stream',
-      });
-      process.stdout.write('sent\n');
+      try {
+        // With its length, as the worker sends its sealed stream.
+        if (verb === 'send') {
+          const body = createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES });
+          await pipe.send(key, body, undefined, statSync(file).size);
+        } else await pipeline(await pipe.receive(key), createWriteStream(file));
+        process.stdout.write('done\n');
+      } catch (error) {
+        process.stdout.write(`failed ${(error as Error).message}\n`);
+      }
     }
   }
 }
 
-/** Starts `node --import tsx bench/worker.ts <args>` and resolves with it once it printed a line matching `ready`. */
-async function startRole(args: string[], ready: RegExp): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], {
+const roles = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of roles) child.kill('SIGKILL');
+});
+
+/** Starts `node <args>` and resolves once it printed a line matching `ready`; its later lines go to `lines`. */
+async function startRole(name: string, args: string[], ready: RegExp) {
+  const child = spawn(process.execPath, [...profileArgs(name), ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
@@ -94,29 +116,91 @@ async function startRole(args: string[], ready: RegExp): Promise<{ child: ChildP
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
     stderr = (stderr + text).slice(-4000);
   });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
   child.stdout?.setEncoding('utf8');
+  let out = '';
   // A data listener, not for-await: leaving a for-await loop would destroy stdout under the child.
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (text: string) => {
-      out += text;
-      const line = out.split('\n').find((candidate) => ready.test(candidate));
-      if (line) {
-        out = '';
-        resolve({ child, line });
-      }
-    });
-    child.once('exit', () => reject(new Error(`${args[0]} ended before it was ready:\n${stderr}`)));
+  child.stdout?.on('data', (text: string) => {
+    out += text;
+    for (let at = out.indexOf('\n'); at >= 0; at = out.indexOf('\n')) {
+      lines.push(out.slice(0, at));
+      out = out.slice(at + 1);
+      waiters.shift()?.();
+    }
   });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', () => reject(new Error(`${name} ended:\n${stderr}`))),
+  );
+  exited.catch(() => {});
+  /** The next line the role prints. */
+  const nextLine = async (): Promise<string> => {
+    while (lines.length === 0)
+      await Promise.race([new Promise<void>((resolve) => waiters.push(resolve)), exited]);
+    return lines.shift() as string;
+  };
+  const first = await nextLine();
+  if (!ready.test(first)) throw new Error(`${name} said "${first}" first:\n${stderr}`);
+  return { child, first, nextLine };
 }
 
-const roles = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of roles) child.kill('SIGKILL');
-});
+/** CPU time a process has used so far, user and system, in ms (Linux's /proc/<pid>/stat, 100 ticks a second). */
+function cpuMs(pid: number): number {
+  if (pid === process.pid) {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  }
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The peak resident memory of a process so far, in MiB (Linux's VmHWM). */
+function peakRssMib(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+const median = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+const spread = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
+
+/** The functions with the most self time in a .cpuprofile, as shares of the busy time. */
+function topEntries(file: string, count: number): string[] {
+  interface Node {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: Node[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, at) => {
+    const frame = byId.get(id)?.callFrame;
+    if (!frame) return;
+    const where = frame.url
+      ? `${frame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(src|sdk)\//, '$1/')}:${frame.lineNumber + 1}`
+      : '';
+    const name = `${frame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    const delta = profile.timeDeltas[at] ?? 0;
+    // Waiting is not work: shares are of the time the process was busy.
+    if (frame.functionName === '(idle)') return;
+    total += delta;
+    self.set(name, (self.get(name) ?? 0) + delta);
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, micros]) => `${((100 * micros) / total).toFixed(1).padStart(5)}%  ${name}`);
+}
 
 const HEADER = ['measure', 'baseline', 'worker', 'ratio', 'target', 'verdict'];
 
@@ -125,19 +209,20 @@ async function main(): Promise<void> {
   setMaxListeners(0, deadline);
   const dir = await mkdtemp(join(tmpdir(), 'deadrop-bench-worker-'));
   try {
+    if (PROFILE_DIR) await mkdir(PROFILE_DIR, { recursive: true });
     console.log(
-      `Writing a ${DOWNLOAD_BYTES / MIB} MiB file and starting the relay, a worker and a sender (127.0.0.1)…`,
+      `Writing ${SIZES_MIB.join(' and ')} MiB files and starting a relay, a worker and a peer (127.0.0.1)…`,
     );
     await mkdir(join(dir, 'files'));
-    await writeRandomFile(join(dir, 'files', 'big.bin'), DOWNLOAD_BYTES);
+    await mkdir(join(dir, 'uploads'));
+    for (const size of SIZES_MIB) await writeRandomFile(join(dir, 'files', `${size}.bin`), size * MIB);
     await writeRandomFile(join(dir, 'files', 'warmup.bin'), WARMUP_BYTES);
     await writeFile(join(dir, 'files', 'small.txt'), 'small');
     const relayChild = await startChild(
       'relay',
-      ['--import', 'tsx', SELF, 'relay'],
+      [...profileArgs('relay'), '--import', 'tsx', 'src/cli.ts', 'serve'],
       {
         DEADROP_DATA_DIR: join(dir, 'data'),
-        DEADROP_SECRET: randomBytes(24).toString('base64url'),
         DEADROP_RATE_LIMIT: '0',
         LOG_LEVEL: 'silent',
         HOST: '127.0.0.1',
@@ -145,20 +230,33 @@ async function main(): Promise<void> {
       '/id',
       ROOT,
     );
-    const user = generateUserKeys();
+    const userFile = join(dir, 'user.json');
+    await createUserKeyFile(userFile);
+    const user = await loadUserKeys(userFile);
     await writeFile(
       join(dir, 'worker.yml'),
       stringify({
         relay: relayChild.url,
         fingerprint: { level: 8 },
-        receivers: { fs: { roots: { files: './files' }, operations: ['stat', 'download'] } },
+        receivers: {
+          fs: {
+            roots: { files: './files', uploads: './uploads' },
+            operations: ['list', 'stat', 'download', 'upload'],
+          },
+        },
         auth: [{ name: 'bench', key: toBase64url(user.publicKey), allow: { fs: '*' } }],
       }),
     );
-    const { line: address } = await startRole(['worker', join(dir, 'worker.yml')], /^http/);
-    const { child: sender } = await startRole(['sender', relayChild.url], /^ready/);
-    const worker = await connectWorker(address.trim(), { user });
+    const worker = await startRole(
+      'worker',
+      ['--import', 'tsx', 'src/cli.ts', 'worker', '--config', join(dir, 'worker.yml')],
+      /^http/,
+    );
+    const peer = await startRole('peer', ['--import', 'tsx', SELF, 'peer', relayChild.url], /^ready/);
+    const address = worker.first.trim();
+    const client = await connectWorker(address, { user });
     const relay = createClient(relayChild.url);
+    const pipe = createNodePipe(relayChild.url);
 
     console.log(
       `Round trips: ${WARMUP_REQUESTS} to warm up, then ${REQUESTS} timed (fs stat, one at a time)…`,
@@ -166,47 +264,131 @@ async function main(): Promise<void> {
     const times: number[] = [];
     for (let n = 0; n < WARMUP_REQUESTS + REQUESTS; n++) {
       const started = performance.now();
-      await worker.request(REQUEST_TYPES.fs('stat'), { path: '/files/small.txt' }, { signal: deadline });
+      await client.request(REQUEST_TYPES.fs('stat'), { path: '/files/small.txt' }, { signal: deadline });
       if (n >= WARMUP_REQUESTS) times.push(performance.now() - started);
     }
     times.sort((a, b) => a - b);
     const [p50, p99] = [percentile(times, 0.5), percentile(times, 0.99)];
 
-    const viaWorker = async (name: string, bytes: number) => {
-      const sink = discard();
-      const started = performance.now();
-      await downloadFile(worker, `/files/${name}`, sink, { signal: deadline });
-      if (sink.bytes !== bytes) throw new Error(`worker: ${sink.bytes} bytes arrived`);
-      return bytes / 1e6 / ((performance.now() - started) / 1000);
+    const mbPerSec = (bytes: number, started: number) => bytes / 1e6 / ((performance.now() - started) / 1000);
+    const peerDone = async () => {
+      const line = await peer.nextLine();
+      if (line !== 'done') throw new Error(`peer: ${line}`);
     };
-    const viaPipe = async (name: string, bytes: number) => {
-      const pair = await relay.keys();
-      const sink = discard();
-      const started = performance.now();
-      sender.stdin?.write(`${pair.private} ${join(dir, 'files', name)}\n`);
-      const response = await relay.pipeReceive(pair.public, { signal: deadline });
-      // The same read-ahead as the client's download (STREAM_BUFFER_BYTES), so only the worker's work differs.
-      const body = Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>, {
-        highWaterMark: STREAM_BUFFER_BYTES,
-      });
-      await pipeline(body, sink);
-      if (sink.bytes !== bytes) throw new Error(`pipe: ${sink.bytes} bytes arrived`);
-      return bytes / 1e6 / ((performance.now() - started) / 1000);
+    const transfers = {
+      /** The peer sends the file raw; this process receives it. */
+      pipeDownload: async (name: string, bytes: number) => {
+        const pair = await relay.keys();
+        const started = performance.now();
+        peer.child.stdin?.write(`send ${pair.private} ${join(dir, 'files', name)}\n`);
+        const sink = discard();
+        await pipeline(await pipe.receive(pair.public, deadline), sink);
+        await peerDone();
+        if (sink.bytes !== bytes) throw new Error(`pipe: ${sink.bytes} bytes arrived`);
+        return mbPerSec(bytes, started);
+      },
+      workerDownload: async (name: string, bytes: number) => {
+        const sink = discard();
+        const started = performance.now();
+        await downloadFile(client, `/files/${name}`, sink, { signal: deadline });
+        if (sink.bytes !== bytes) throw new Error(`worker: ${sink.bytes} bytes arrived`);
+        return mbPerSec(bytes, started);
+      },
+      /** This process sends the file raw; the peer receives it into a file. */
+      pipeUpload: async (name: string, bytes: number) => {
+        const pair = await relay.keys();
+        const started = performance.now();
+        peer.child.stdin?.write(`receive ${pair.public} ${join(dir, 'uploads', `pipe-${name}`)}\n`);
+        await pipe.send(
+          pair.private,
+          createReadStream(join(dir, 'files', name), { highWaterMark: FILE_CHUNK_BYTES }),
+          deadline,
+        );
+        await peerDone();
+        const rate = mbPerSec(bytes, started);
+        await rm(join(dir, 'uploads', `pipe-${name}`));
+        return rate;
+      },
+      workerUpload: async (name: string, bytes: number) => {
+        const started = performance.now();
+        const result = await uploadFile(client, join(dir, 'files', name), `/uploads/${name}`, {
+          overwrite: true,
+          signal: deadline,
+          timeoutSeconds: 600,
+        });
+        if (result.size !== bytes) throw new Error(`worker: ${result.size} bytes stored`);
+        const rate = mbPerSec(bytes, started);
+        await rm(join(dir, 'uploads', name));
+        return rate;
+      },
     };
-    console.log(`Warming up both paths (${WARMUP_BYTES / MIB} MiB each)…`);
-    await viaPipe('warmup.bin', WARMUP_BYTES);
-    await viaWorker('warmup.bin', WARMUP_BYTES);
-    const best = { pipe: 0, worker: 0 };
-    for (let round = 1; round <= ROUNDS; round++) {
-      console.log(
-        `Round ${round}/${ROUNDS}: ${DOWNLOAD_BYTES / MIB} MiB through a plain pipe, then through the worker…`,
-      );
-      best.pipe = Math.max(best.pipe, await viaPipe('big.bin', DOWNLOAD_BYTES));
-      best.worker = Math.max(best.worker, await viaWorker('big.bin', DOWNLOAD_BYTES));
+    type Kind = keyof typeof transfers;
+
+    console.log(`Warming up every path (${WARMUP_BYTES / MIB} MiB each)…`);
+    for (const run of Object.values(transfers)) await run('warmup.bin', WARMUP_BYTES);
+    const clientProfile = PROFILE_DIR ? await startProfile() : undefined;
+
+    const rows: string[][] = [];
+    const memory: string[][] = [];
+    const processes = {
+      client: process.pid,
+      worker: worker.child.pid as number,
+      peer: peer.child.pid as number,
+      relay: relayChild.pid,
+    };
+    /** CPU ms per MB of each process, per kind of transfer, summed over the rounds of the largest size. */
+    const cpu: Record<string, Record<string, number>> = {};
+    for (const size of SIZES_MIB) {
+      const rates: Record<Kind, number[]> = {
+        pipeDownload: [],
+        workerDownload: [],
+        pipeUpload: [],
+        workerUpload: [],
+      };
+      for (let round = 1; round <= ROUNDS; round++) {
+        console.log(`${size} MiB, round ${round}/${ROUNDS}: download and upload, plain pipe then worker…`);
+        for (const kind of (Object.keys(transfers) as Kind[]).filter(
+          (name) => !ONLY || ONLY.includes(name),
+        )) {
+          const before = Object.fromEntries(
+            Object.entries(processes).map(([name, pid]) => [name, cpuMs(pid)]),
+          );
+          rates[kind].push(await transfers[kind](`${size}.bin`, size * MIB));
+          cpu[kind] ??= {};
+          for (const [name, pid] of Object.entries(processes)) {
+            const used = (cpuMs(pid) - (before[name] as number)) / ((size * MIB) / 1e6) / ROUNDS;
+            (cpu[kind] as Record<string, number>)[name] =
+              (round === 1 ? 0 : ((cpu[kind] as Record<string, number>)[name] ?? 0)) + used;
+          }
+        }
+      }
+      for (const [what, base, through] of [
+        ['download', rates.pipeDownload, rates.workerDownload],
+        ['upload', rates.pipeUpload, rates.workerUpload],
+      ] as const) {
+        if (base.length === 0 || through.length === 0) continue;
+        const ratio = Math.max(...through) / Math.max(...base);
+        rows.push([
+          `${size} MiB ${what}, MB/s (best of ${ROUNDS}; all)`,
+          `${Math.max(...base).toFixed(0)} (${spread(base)})`,
+          `${Math.max(...through).toFixed(0)} (${spread(through)})`,
+          ratio.toFixed(3),
+          `≥ ${TARGET_TRANSFER_RATIO}`,
+          ratio >= TARGET_TRANSFER_RATIO ? 'PASS' : 'BELOW',
+        ]);
+      }
+      memory.push([
+        `after the ${size} MiB rounds`,
+        peakRssMib(process.pid).toFixed(0),
+        peakRssMib(worker.child.pid as number).toFixed(0),
+        peakRssMib(peer.child.pid as number).toFixed(0),
+      ]);
     }
 
-    const ratio = best.worker / best.pipe;
-    const verdict = (pass: boolean) => (pass ? 'PASS' : 'BELOW');
+    console.log(`The CLI: ${CLI_RUNS} runs of "deadrop call <address> fs list" as its own process…`);
+    const cli =
+      CLI_RUNS > 0 ? await measureCli(address, userFile) : { runs: [0], run: 0, bareNode: 0, overhead: 0 };
+
     printTable(HEADER, [
       [
         `round trip p50, ms (${REQUESTS} requests)`,
@@ -214,45 +396,129 @@ async function main(): Promise<void> {
         p50.toFixed(1),
         '-',
         `< ${TARGET_P50_MS}`,
-        verdict(p50 < TARGET_P50_MS),
+        p50 < TARGET_P50_MS ? 'PASS' : 'BELOW',
       ],
       [`round trip p99, ms (${REQUESTS} requests)`, '-', p99.toFixed(1), '-', '-', '-'],
+      ...rows,
       [
-        `${DOWNLOAD_BYTES / MIB} MiB download, MB/s (best of ${ROUNDS})`,
-        best.pipe.toFixed(0),
-        best.worker.toFixed(0),
-        ratio.toFixed(3),
-        `≥ ${TARGET_DOWNLOAD_RATIO}`,
-        verdict(ratio >= TARGET_DOWNLOAD_RATIO),
+        `CLI overhead, ms (median of ${CLI_RUNS}: run − its network work)`,
+        `node ${cli.bareNode.toFixed(0)}`,
+        `${cli.overhead.toFixed(0)} (run ${cli.run.toFixed(0)}, ${spread(cli.runs)})`,
+        '-',
+        `< ${TARGET_CLI_OVERHEAD_MS}`,
+        cli.overhead < TARGET_CLI_OVERHEAD_MS ? 'PASS' : 'BELOW',
       ],
     ]);
+    printTable(['peak RSS, MiB (VmHWM)', 'client', 'worker', 'baseline peer'], memory);
+    printTable(
+      [`CPU ms per MB (${SIZES_MIB.at(-1)} MiB rounds)`, 'client', 'worker', 'peer', 'relay', 'all'],
+      Object.entries(cpu).map(([kind, used]) => [
+        kind,
+        ...Object.values(used).map((ms) => ms.toFixed(2)),
+        Object.values(used)
+          .reduce((sum, ms) => sum + ms, 0)
+          .toFixed(2),
+      ]),
+    );
     console.log(
       '  round trip: client → relay → worker (long-poll) → relay → client, sealed and signed, on SQLite.\n' +
-        '  baseline: the same file sent raw by a sender process through /pipe/ (SDK pipeSend → pipeReceive);\n' +
-        '  worker: fs download, sealed frames from the worker process, opened by the client.',
+        '  baseline: the same file raw through /pipe/ between this process and a peer process, by the same pipe\n' +
+        '  code as the worker (download: peer → here, into a sink; upload: here → peer, into a file);\n' +
+        '  worker: fs download / fs upload, sealed frames, opened on the other side (an upload is also hashed and\n' +
+        '  renamed into place). CLI: `node dist/src/cli.js call <address> fs list` (built first), wall time of the\n' +
+        '  process less the same descriptor read and request made from this process; "node" is `node -e 0`.',
     );
-    const env = ['BENCH_MIB', 'BENCH_REQUESTS', 'BENCH_ROUNDS']
+    const env = [
+      'BENCH_MIB',
+      'BENCH_REQUESTS',
+      'BENCH_ROUNDS',
+      'BENCH_CLI_RUNS',
+      'BENCH_ONLY',
+      'BENCH_CPU_PROF',
+    ]
       .filter((name) => process.env[name])
       .map((name) => `${name}=${process.env[name]} `)
       .join('');
     console.log(`Rerun: cd ${ROOT} && ${env}npm run bench:worker`);
-  } finally {
-    for (const child of roles) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), new Promise((resolve) => setTimeout(resolve, 3000))]);
+
+    if (PROFILE_DIR) {
+      await mkdir(join(PROFILE_DIR, 'client'), { recursive: true });
+      await writeFile(
+        join(PROFILE_DIR, 'client', 'main.cpuprofile'),
+        JSON.stringify(await clientProfile?.stop()),
+      );
+      // The peer ends when its input does; the worker and the relay on SIGTERM: each writes its profile then.
+      peer.child.stdin?.end();
+      worker.child.kill('SIGTERM');
+      await Promise.all([once(peer.child, 'exit'), once(worker.child, 'exit')]);
+      await stopAllChildren();
+      for (const name of ['client', 'worker', 'peer', 'relay']) {
+        // The process's main thread wrote the largest profile; tsx's loader thread a small one.
+        const files = await readdir(join(PROFILE_DIR, name));
+        const sizes = await Promise.all(
+          files.map(async (file) => (await stat(join(PROFILE_DIR, name, file))).size),
+        );
+        const main = files[sizes.indexOf(Math.max(...sizes))] as string;
+        console.log(`\nTop self time, ${name} (${join(PROFILE_DIR, name, main)}):`);
+        for (const line of topEntries(join(PROFILE_DIR, name, main), 14)) console.log(`  ${line}`);
+      }
     }
+  } finally {
+    for (const child of roles) child.kill('SIGTERM');
     await stopAllChildren();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** Profiles this process through the inspector (its children use --cpu-prof); `stop` gives the profile. */
+async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
+/** `deadrop call <address> fs list` as its own process, wall time; and `node -e 0` for comparison. */
+async function measureCli(address: string, userFile: string) {
+  const run = promisify(execFile);
+  await run('npm', ['run', 'build'], { cwd: ROOT });
+  const time = async (args: string[]) => {
+    const started = performance.now();
+    await run(process.execPath, args, { cwd: ROOT });
+    return performance.now() - started;
+  };
+  const runs: number[] = [];
+  const bare: number[] = [];
+  const inside: number[] = [];
+  for (let n = 0; n < CLI_RUNS; n++) {
+    bare.push(await time(['-e', '0']));
+    runs.push(await time(['dist/src/cli.js', 'call', address, 'fs', 'list', '--key', userFile]));
+    // What the CLI does over the network, measured in this process: the descriptor read and the round trip.
+    const user = await loadUserKeys(userFile);
+    const started = performance.now();
+    const client = await connectWorker(address, { user });
+    await client.request(REQUEST_TYPES.fs('list'), { path: '/' });
+    inside.push(performance.now() - started);
+  }
+  return {
+    runs,
+    run: median(runs),
+    bareNode: median(bare),
+    overhead: median(runs) - median(inside),
+  };
+}
+
 const [role, ...rest] = process.argv.slice(2);
-if (role === 'relay') await runRelay();
-else if (role === 'worker') await runWorkerCommand(['--config', rest[0] as string]);
-else if (role === 'sender') {
-  process.stdout.write('ready\n');
-  await runSender(rest[0] as string);
-} else {
+if (role === 'peer') await runPeer(rest[0] as string);
+else {
   try {
     await main();
   } catch (error) {

@@ -1,24 +1,26 @@
 // Drops: a file sealed in chunks on one-to-one fields, read once; the key travels only in the link's fragment.
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import { fromBase64url, toBase64url } from './crypto.js';
+import { bytesToHex, concatBytes } from '@noble/hashes/utils.js';
+import {
+  DROP_BLOB_LIMIT,
+  DROP_CHUNK_SIZE,
+  deriveDropKeys,
+  openChunk,
+  openManifest,
+  sealChunk,
+  sealManifest,
+} from './e2e/drop-chunks.js';
+import { fromBase64url, toBase64url } from './e2e/encoding.js';
+import { nobleSuite } from './e2e/noble-suite.js';
+import type { CipherSuite } from './e2e/suite.js';
 import { createClient, type DeadropClient, DeadropError } from './index.js';
 
-/** The relay's default blob limit (DEADROP_BLOB_LIMIT): a sealed chunk fills it exactly. */
-export const DROP_BLOB_LIMIT = 1_048_576;
-const NONCE_BYTES = 24;
-const TAG_BYTES = 16;
-/** Plaintext bytes per chunk: the blob limit less the chunk's nonce and tag. */
-export const DROP_CHUNK_SIZE = DROP_BLOB_LIMIT - NONCE_BYTES - TAG_BYTES;
+export { DROP_BLOB_LIMIT, DROP_CHUNK_SIZE };
 /** RFC 9106 §4, second recommended option: t=3, p=4, 64 MiB; about a second in JavaScript. */
 export const DEFAULT_ARGON2: Argon2Params = { t: 3, m: 65_536, p: 4 };
 /** Bounds on the parameters a receiver accepts, so that a forged record cannot make it spend 4 GiB. */
 const MAX_ARGON2: Argon2Params = { t: 16, m: 1_048_576, p: 16 };
 
-const PROTOCOL = 'deadrop/drop/1';
 const MANIFEST_UID = 'm';
 const chunkUid = (index: number) => `c${index}`;
 /** Chunks in flight at once each way: enough to hide a round trip, few enough to keep memory flat. */
@@ -43,22 +45,6 @@ export interface DropManifest {
   /** SHA-256 of the whole file, lowercase hex. */
   sha256: string;
 }
-
-/** The primitives a drop runs on: XChaCha20-Poly1305 and SHA-256. Node passes faster native ones. */
-export interface DropCipher {
-  /** Ciphertext followed by the 16-byte tag. */
-  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
-  /** The plaintext; throws when the tag does not verify. */
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
-  sha256(): { update(bytes: Uint8Array): unknown; digest(): Uint8Array };
-}
-
-/** The default primitives, @noble: the same in browsers and Node. */
-export const nobleCipher: DropCipher = {
-  seal: (key, nonce, aad, plaintext) => xchacha20poly1305(key, nonce, aad).encrypt(plaintext),
-  open: (key, nonce, aad, sealed) => xchacha20poly1305(key, nonce, aad).decrypt(sealed),
-  sha256: () => sha256.create(),
-};
 
 /** Why a drop could not be sent or fetched; `code` is stable, the message says what to do. */
 export type DropErrorCode =
@@ -150,27 +136,8 @@ interface PasswordRecord {
   check: string;
 }
 
-/** The key and the password check of a drop, bound to its public key. */
-function deriveKeys(secret: Uint8Array, publicKey: string) {
-  const salt = utf8ToBytes(publicKey);
-  return {
-    key: hkdf(sha256, secret, salt, utf8ToBytes(`${PROTOCOL} key`), 32),
-    check: hkdf(sha256, secret, salt, utf8ToBytes(`${PROTOCOL} check`), 16),
-  };
-}
-
 const stretch = (password: string, salt: Uint8Array, params: Argon2Params) =>
   argon2idAsync(password.normalize('NFC'), salt, { t: params.t, m: params.m, p: params.p, dkLen: 32 });
-
-/** The AAD of chunk `index`: the drop, the index and whether it is the last, so none can move or be cut. */
-function chunkAad(publicKey: string, index: number, final: boolean): Uint8Array {
-  const tail = new Uint8Array(9);
-  new DataView(tail.buffer).setBigUint64(0, BigInt(index));
-  tail[8] = final ? 1 : 0;
-  return concatBytes(utf8ToBytes(`${PROTOCOL}\n${publicKey}\nchunk\n`), tail);
-}
-
-const manifestAad = (publicKey: string) => utf8ToBytes(`${PROTOCOL}\n${publicKey}\nmanifest`);
 
 const chunkCount = (size: number, chunkSize: number) => Math.max(1, Math.ceil(size / chunkSize));
 
@@ -300,7 +267,8 @@ export interface SendDropOptions {
   onProgress?: (sent: number, total: number) => void;
   signal?: AbortSignal;
   fetch?: typeof fetch;
-  cipher?: DropCipher;
+  /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
+  cipher?: CipherSuite;
 }
 
 /** A drop that was sent: the link for the receiver, and what the sender keeps to follow or revoke it. */
@@ -318,23 +286,23 @@ export interface SentDrop extends DropOwner {
 export async function sendDrop(relay: string, file: Blob, options: SendDropOptions = {}): Promise<SentDrop> {
   const t = transport(relay, options.fetch);
   const { signal } = options;
-  const cipher = options.cipher ?? nobleCipher;
+  const cipher = options.cipher ?? nobleSuite;
   const chunkSize = options.chunkSize ?? DROP_CHUNK_SIZE;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1)
     throw new RangeError('chunkSize must be a positive integer.');
   const size = file.size;
   const chunks = chunkCount(size, chunkSize);
   const pair = await t.client.keys({ signal });
-  const secret = randomBytes(32);
+  const secret = cipher.randomBytes(32);
   let stretched = new Uint8Array(0);
   let record: PasswordRecord | undefined;
   if (options.password) {
     const params = options.argon2 ?? DEFAULT_ARGON2;
-    const salt = randomBytes(16);
+    const salt = cipher.randomBytes(16);
     stretched = await stretch(options.password, salt, params);
     record = { v: 1, kdf: 'argon2id', ...params, salt: toBase64url(salt), check: '' };
   }
-  const { key, check } = deriveKeys(concatBytes(secret, stretched), pair.public);
+  const { key, check } = deriveDropKeys(concatBytes(secret, stretched), pair.public, cipher);
   const owner: DropOwner = { relay: t.relay, privateKey: pair.private, chunks };
 
   const hash = cipher.sha256();
@@ -349,11 +317,8 @@ export async function sendDrop(relay: string, file: Blob, options: SendDropOptio
         throw new DropError('file_changed', 'The file changed while it was being sent; send it again.');
       }
       hash.update(plain);
-      const nonce = randomBytes(NONCE_BYTES);
-      const sealed = concatBytes(
-        nonce,
-        cipher.seal(key, nonce, chunkAad(pair.public, index, index === chunks - 1), plain),
-      );
+      const place = { publicKey: pair.public, index, final: index === chunks - 1 };
+      const sealed = sealChunk(key, place, plain, cipher);
       started = index + 1;
       await window.add(
         putBlob(t, pair.private, chunkUid(index), sealed, signal).then(() => {
@@ -372,19 +337,8 @@ export async function sendDrop(relay: string, file: Blob, options: SendDropOptio
       chunkSize,
       sha256: bytesToHex(hash.digest()),
     };
-    const nonce = randomBytes(NONCE_BYTES);
-    const ct = cipher.seal(
-      key,
-      nonce,
-      manifestAad(pair.public),
-      utf8ToBytes(JSON.stringify({ v: 1, ...manifest })),
-    );
-    await t.client.send(
-      pair.private,
-      MANIFEST_UID,
-      { v: 1, n: toBase64url(nonce), ct: toBase64url(ct) },
-      { signal },
-    );
+    const sealed = sealManifest(key, pair.public, { v: 1, ...manifest }, cipher);
+    await t.client.send(pair.private, MANIFEST_UID, sealed, { signal });
   } catch (error) {
     await window.settle();
     await revokeDrop({ ...owner, chunks: started }, { fetch: t.fetch }).catch(() => {});
@@ -401,7 +355,8 @@ export interface OpenDropOptions {
   onProgress?: (received: number, total: number) => void;
   signal?: AbortSignal;
   fetch?: typeof fetch;
-  cipher?: DropCipher;
+  /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
+  cipher?: CipherSuite;
 }
 
 /** An opened drop: its manifest, and its bytes as a stream that fetches (and burns) chunk after chunk. */
@@ -494,7 +449,7 @@ function checkManifest(value: unknown): DropManifest {
 export async function openDrop(link: string, options: OpenDropOptions = {}): Promise<OpenedDrop> {
   const { relay, publicKey, key: secret } = parseDropLink(link);
   const t = transport(relay, options.fetch);
-  const cipher = options.cipher ?? nobleCipher;
+  const cipher = options.cipher ?? nobleSuite;
   const { signal } = options;
 
   let stretched = new Uint8Array(0);
@@ -508,33 +463,21 @@ export async function openDrop(link: string, options: OpenDropOptions = {}): Pro
       );
     }
     stretched = await stretch(options.password, record.saltBytes, record);
-    if (toBase64url(deriveKeys(concatBytes(secret, stretched), publicKey).check) !== record.check) {
+    if (
+      toBase64url(deriveDropKeys(concatBytes(secret, stretched), publicKey, cipher).check) !== record.check
+    ) {
       throw new DropError('wrong_password', 'The password is wrong; nothing was fetched, so try again.');
     }
   }
-  const { key } = deriveKeys(concatBytes(secret, stretched), publicKey);
+  const { key } = deriveDropKeys(concatBytes(secret, stretched), publicKey, cipher);
 
-  const envelope = await t.client.receive<{ v?: unknown; n?: unknown; ct?: unknown }>(
-    publicKey,
-    MANIFEST_UID,
-    {
-      signal,
-    },
-  );
+  const envelope = await t.client.receive(publicKey, MANIFEST_UID, { signal });
   if (envelope === undefined) {
     throw new DropError('gone', 'This drop was already fetched or expired, or its sender revoked it.');
   }
   let manifest: DropManifest;
   try {
-    if (envelope?.v !== 1 || typeof envelope.n !== 'string' || typeof envelope.ct !== 'string')
-      throw new Error();
-    const plain = cipher.open(
-      key,
-      fromBase64url(envelope.n),
-      manifestAad(publicKey),
-      fromBase64url(envelope.ct),
-    );
-    manifest = checkManifest(JSON.parse(new TextDecoder().decode(plain)));
+    manifest = checkManifest(openManifest(key, publicKey, envelope, cipher));
   } catch (error) {
     if (error instanceof DropError) throw error;
     throw new DropError(
@@ -551,7 +494,7 @@ function chunkStream(
   publicKey: string,
   key: Uint8Array,
   manifest: DropManifest,
-  cipher: DropCipher,
+  cipher: CipherSuite,
   options: OpenDropOptions,
 ): ReadableStream<Uint8Array> {
   const stop = new AbortController();
@@ -580,13 +523,7 @@ function chunkStream(
         }
         let plain: Uint8Array;
         try {
-          if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new Error();
-          plain = cipher.open(
-            key,
-            sealed.subarray(0, NONCE_BYTES),
-            chunkAad(publicKey, index, final),
-            sealed.subarray(NONCE_BYTES),
-          );
+          plain = openChunk(key, { publicKey, index, final }, sealed, cipher);
         } catch {
           stop.abort();
           throw new DropError(

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// The `deadrop` command: `serve` runs the relay, `keys` asks a relay for a key pair.
+// The `deadrop` command: dispatches to each command's module, loaded only when that command runs.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
-import { startRelay } from './server.js';
+import { setFlagsFromString } from 'node:v8';
 
 const USAGE = `Usage: deadrop <command> [options]
 
@@ -28,8 +27,9 @@ Asks a relay for a new key pair and prints it. Keep the private key secret: whoe
 it owns both paths.
 
 Options:
-  --relay <url>  The relay to ask (default: $DEADROP_URL or http://localhost:8080)
-  --json         Print {"private","public"} as JSON`;
+  --relay <url>   The relay to ask (default: $DEADROP_URL or http://localhost:8080)
+  --json          Print {"private","public"} as JSON
+  --timeout <s>   Seconds to wait for the relay (default 30)`;
 
 /** Starts the relay; resolves with no exit code, since it serves until a signal. */
 async function serve(args: string[]): Promise<number | undefined> {
@@ -38,6 +38,9 @@ async function serve(args: string[]): Promise<number | undefined> {
     console.log(SERVE_USAGE);
     return 0;
   }
+  // Loaded here, not at the top: the other commands start without the relay's modules.
+  const { ConfigError, loadConfig } = await import('./config.js');
+  const { startRelay } = await import('./server.js');
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig(process.env);
@@ -60,28 +63,38 @@ async function serve(args: string[]): Promise<number | undefined> {
   return undefined;
 }
 
+/** Seconds `deadrop keys` waits for the relay by default. */
+const DEFAULT_KEYS_TIMEOUT_SECONDS = 30;
+
 async function keys(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { help: { type: 'boolean', short: 'h' }, relay: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      relay: { type: 'string' },
+      json: { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
   });
   if (values.help) {
     console.log(KEYS_USAGE);
     return 0;
   }
-  const relay = (values.relay ?? process.env.DEADROP_URL ?? 'http://localhost:8080').replace(/\/+$/, '');
-  let response: Response;
+  const timeout = Number(values.timeout ?? DEFAULT_KEYS_TIMEOUT_SECONDS);
+  if (!(timeout > 0)) {
+    console.error('deadrop keys: --timeout takes a number of seconds.');
+    return 2;
+  }
+  const { createClient } = await import('../sdk/index.js');
+  const { describeRelayFailure, parseRelayUrl } = await import('./client/relay-errors.js');
+  const given = values.relay ?? process.env.DEADROP_URL ?? 'http://localhost:8080';
+  let pair: { private: string; public: string };
   try {
-    response = await fetch(`${relay}/keys`);
+    pair = await createClient(parseRelayUrl(given)).keys({ signal: AbortSignal.timeout(timeout * 1000) });
   } catch (error) {
-    console.error(`deadrop: could not reach the relay at ${relay}: ${(error as Error).cause ?? error}`);
+    console.error(`deadrop keys: ${describeRelayFailure(error, given)}`);
     return 1;
   }
-  if (!response.ok) {
-    console.error(`deadrop: ${relay}/keys answered ${response.status}: ${await response.text()}`);
-    return 1;
-  }
-  const pair = (await response.json()) as { private: string; public: string };
   if (values.json) console.log(JSON.stringify(pair));
   else
     console.log(
@@ -90,8 +103,15 @@ async function keys(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The commands that run until stopped; the others make a few requests and end. */
+const LONG_RUNNING = new Set(['serve', 'worker']);
+
 async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
+  // fetch parses HTTP with a WebAssembly module that V8 compiles twice, the second time in the background, and
+  // a process waits for that compilation before it exits: a quarter of a second for a command that takes one.
+  // The first, quick compilation is enough for a few requests.
+  if (!LONG_RUNNING.has(command ?? '')) setFlagsFromString('--liftoff-only');
   if (command === '--version' || command === '-v') {
     console.log((await import('./package-root.js')).packageVersion());
     return 0;
@@ -99,10 +119,10 @@ async function main(argv: string[]): Promise<number | undefined> {
   try {
     if (command === 'serve') return await serve(rest);
     if (command === 'keys') return await keys(rest);
-    // The other commands load their modules only when used, so `serve` starts without them.
+    // Each command loads its modules only when used, so that none waits for another's to load.
     if (command === 'worker') return await (await import('./worker/cli.js')).runWorkerCommand(rest);
-    if (command === 'call') return await (await import('./worker/cli.js')).runCallCommand(rest);
-    if (command === 'user') return await (await import('./worker/cli.js')).runUserCommand(rest);
+    if (command === 'call') return await (await import('./client/call-command.js')).runCall(rest);
+    if (command === 'user') return await (await import('./client/user-command.js')).runUser(rest);
     if (command === 'drop') return await (await import('./drop/cli.js')).runDropCommand(rest);
   } catch (error) {
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
@@ -119,5 +139,14 @@ async function main(argv: string[]): Promise<number | undefined> {
   return 2;
 }
 
+/** Resolves once everything written to `stream` so far is handed to the system. */
+const flushed = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => stream.write('', () => resolve()));
+
 const exitCode = await main(process.argv.slice(2));
-if (exitCode !== undefined) process.exitCode = exitCode;
+// A command that is done exits at once: fetch keeps its connections to the relay open for a while, and
+// the process would wait for them (a quarter of a second or more) before ending on its own.
+if (exitCode !== undefined) {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(exitCode);
+}

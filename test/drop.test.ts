@@ -18,8 +18,8 @@ import {
   type SentDrop,
   sendDrop,
 } from '../sdk/drop.js';
+import { nativeSuite } from '../sdk/e2e/native-suite.js';
 import { runDropCommand } from '../src/drop/cli.js';
-import { nativeCipher } from '../src/drop/native-cipher.js';
 import type { DropIo } from '../src/drop/terminal.js';
 import { SQLITE_FILE } from '../src/store/sqlite-store.js';
 import { type DropRelay, openDropRelay } from './drop-relay.js';
@@ -99,19 +99,19 @@ describe('a drop round trip keeps every byte', () => {
     const nonce = randomBytes(24);
     const aad = randomBytes(17);
     const plain = randomBytes(100_000);
-    const sealed = nativeCipher.seal(key, nonce, aad, plain);
+    const sealed = nativeSuite.seal(key, nonce, aad, plain);
     expect(Buffer.from(sealed).equals(Buffer.from(xchacha20poly1305(key, nonce, aad).encrypt(plain)))).toBe(
       true,
     );
-    expect(Buffer.from(nativeCipher.open(key, nonce, aad, sealed)).equals(plain)).toBe(true);
+    expect(Buffer.from(nativeSuite.open(key, nonce, aad, sealed)).equals(plain)).toBe(true);
     sealed[5] = (sealed[5] as number) ^ 1;
-    expect(() => nativeCipher.open(key, nonce, aad, sealed)).toThrow();
+    expect(() => nativeSuite.open(key, nonce, aad, sealed)).toThrow();
 
     const bytes = randomBytes(3 * MIB);
-    const byNative = await send(bytes, { cipher: nativeCipher });
+    const byNative = await send(bytes, { cipher: nativeSuite });
     expect(sha256((await fetchAll(byNative.link)).bytes)).toBe(sha256(bytes));
     const byNoble = await send(bytes);
-    expect(sha256((await fetchAll(byNoble.link, { cipher: nativeCipher })).bytes)).toBe(sha256(bytes));
+    expect(sha256((await fetchAll(byNoble.link, { cipher: nativeSuite })).bytes)).toBe(sha256(bytes));
   });
 
   it('reports progress up to the size on both sides', async () => {

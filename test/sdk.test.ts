@@ -1,6 +1,6 @@
 // The relay client (sdk/index.ts) against a real relay on port 0: every call, live delivery, pipes, errors, failover.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { build } from 'esbuild';
@@ -559,13 +559,39 @@ describe('in a browser', () => {
 });
 
 describe('the SDK sources', () => {
-  it('use no node: module, and the relay client imports nothing at all', async () => {
+  /** The two files of sdk/e2e/ that only Node loads: the native suite and the Node stream wrappers. */
+  const NODE_ONLY = ['e2e/native-suite.ts', 'e2e/node-streams.ts'];
+
+  it('use no node: module outside the Node-only files, and the relay client imports nothing at all', async () => {
     const client = await readFile('sdk/index.ts', 'utf8');
-    const crypto = await readFile('sdk/crypto.ts', 'utf8');
     expect(client).not.toMatch(/^import /m);
-    expect(crypto).not.toMatch(/from 'node:/);
-    expect([...crypto.matchAll(/from '([^']+)'/g)].map(([, from]) => from.split('/')[0])).toEqual(
-      expect.arrayContaining(['@noble']),
+    const files = [
+      ...(await readdir('sdk')).filter((name) => name.endsWith('.ts')),
+      ...(await readdir('sdk/e2e')).map((name) => `e2e/${name}`),
+    ];
+    const portable = files.filter((name) => !NODE_ONLY.includes(name));
+    expect(portable).toEqual(
+      expect.arrayContaining(['crypto.ts', 'drop.ts', 'e2e/index.ts', 'e2e/frames.ts']),
     );
+    for (const name of portable) {
+      expect(await readFile(`sdk/${name}`, 'utf8'), name).not.toMatch(/from 'node:/);
+    }
+    for (const name of NODE_ONLY) expect(await readFile(`sdk/${name}`, 'utf8')).toMatch(/from 'node:/);
+  });
+
+  it('bundle the protocol module for browsers, without a Node-only file in it', async () => {
+    const result = await build({
+      entryPoints: ['sdk/e2e/index.ts'],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toEqual(expect.arrayContaining(['sdk/e2e/envelope.ts', 'sdk/e2e/frames.ts']));
+    expect(inputs.filter((input) => NODE_ONLY.some((name) => input.endsWith(name)))).toEqual([]);
+    expect(result.outputFiles[0]?.text).not.toMatch(/node:/);
   });
 });

@@ -68,7 +68,13 @@ beforeAll(async () => {
           },
         },
       },
-      auth: [{ name: 'me', key: init.out().trim(), allow: { fs: '*', exec: ['say'] } }],
+      auth: [
+        {
+          name: 'me',
+          key: init.out().trim(),
+          allow: { fs: ['list', 'find', 'grep', 'download', 'upload'], exec: ['say'] },
+        },
+      ],
     }),
   );
   const started = capture();
@@ -192,5 +198,67 @@ describe('deadrop call', () => {
     const help = capture();
     expect(await runCallCommand(['--help'], help)).toBe(0);
     expect(help.out()).toContain('fs get <path> [-o <file>]');
+  });
+});
+
+describe('deadrop call says what went wrong in the words the user typed', () => {
+  it('a command the worker does not have is said to be missing, not forbidden', async () => {
+    const missing = await call(['exec', 'nosuch']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe('deadrop call: The worker has no command named "nosuch".\n');
+  });
+
+  it('a refused operation is named as typed: "fs rm", not "delete"', async () => {
+    const refused = await call(['fs', 'rm', '/files/hello.txt']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(
+      'deadrop call: This worker does not offer "fs rm" (the file operation "delete"); its owner enables it in worker.yml.\n',
+    );
+  });
+
+  it('an upload onto an existing file names --overwrite, and --overwrite replaces it', async () => {
+    const local = join(dir, 'hello.txt');
+    await writeFile(local, 'replaced\n');
+    const refused = await call(['fs', 'put', local, '/files/hello.txt']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(
+      'deadrop call: /files/hello.txt exists on the worker; add --overwrite to replace it.\n',
+    );
+    expect(await readFile(join(dir, 'root', 'hello.txt'), 'utf8')).toBe('hello from the worker\n');
+    expect((await call(['fs', 'put', local, '/files/hello.txt', '--overwrite'])).code).toBe(0);
+    expect(await readFile(join(dir, 'root', 'hello.txt'), 'utf8')).toBe('replaced\n');
+    await writeFile(join(dir, 'root', 'hello.txt'), 'hello from the worker\n');
+  });
+
+  it('a missing local file is a sentence, not ENOENT', async () => {
+    const missing = await call(['fs', 'put', join(dir, 'nosuch.txt'), '/files/']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe(`deadrop call: There is no file ${join(dir, 'nosuch.txt')} here to upload.\n`);
+  });
+
+  it('extra arguments are refused with usage, exit code 2', async () => {
+    for (const args of [
+      ['fs', 'list', '/files', 'extra'],
+      ['fs', 'get', '/files/hello.txt', 'hello.txt'],
+      ['fs', 'put', 'a', 'b', 'c'],
+      ['wol', 'pc', 'now'],
+    ]) {
+      const extra = await call(args);
+      expect(extra.code, args.join(' ')).toBe(2);
+      expect(extra.err).toMatch(/takes (at most \d|no) arguments?, but got "[^"]+" too\./);
+    }
+  });
+
+  it('-o does not replace an existing file unless --force', async () => {
+    const target = join(dir, 'kept.txt');
+    await writeFile(target, 'mine\n');
+    const refused = await call(['fs', 'get', '/files/hello.txt', '-o', target]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(
+      `deadrop call: ${target} exists here; add --force to replace it, or -o to save elsewhere.\n`,
+    );
+    expect(await readFile(target, 'utf8')).toBe('mine\n');
+    expect((await call(['fs', 'get', '/files/hello.txt', '-o', target, '--force'])).code).toBe(0);
+    expect(await readFile(target, 'utf8')).toBe('hello from the worker\n');
   });
 });

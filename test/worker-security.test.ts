@@ -9,17 +9,18 @@ import {
   fromBase64url,
   generateUserKeys,
   generateWorkerKeys,
+  openAnswer,
   type RequestEnvelope,
   sealRequest,
   toBase64url,
 } from '../sdk/crypto.js';
+import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient } from '../sdk/index.js';
 import { uploadFile } from '../src/client/transfers.js';
 import { connectWorker, DescriptorError, type WorkerClient } from '../src/client/worker-client.js';
 import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { checkWorkerConfig } from '../src/worker/config.js';
 import type { WorkerEvent } from '../src/worker/events.js';
-import { openAnswer, REQUEST_TYPES } from '../src/worker/protocol.js';
 import { type RunningWorker, startWorker } from '../src/worker/worker.js';
 import { openTestRelay, type TestRelay, tempDir, waitFor } from './helpers.js';
 
@@ -242,7 +243,6 @@ describe('the relay going away', () => {
       () => events.some((event) => event.type === 'relay-down' && event.during === 'intake'),
       'the outage',
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
     server = await serveOn(relay.app, port);
     const listing = await alice.request(REQUEST_TYPES.fs('list'), { path: '/files/inner' });
     expect(listing).toMatchObject({ entries: [{ name: 'ok.txt' }] });

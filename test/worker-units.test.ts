@@ -1,30 +1,23 @@
-// The worker's parts on their own: native frames, answers in parts, replay cache, config sentences, key file, argv.
+// The worker's parts on their own: answers in parts, replay cache, config sentences, key file, argv.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createFrameOpener,
-  createFrameSealer,
-  fromBase64url,
-  generateFrameKey,
   generateUserKeys,
-  generateWorkerKeys,
-  openRequest,
+  openAnswer,
+  parseAddress,
+  REQUEST_TYPES,
   SealError,
-  sealRequest,
+  sealAnswer,
   toBase64url,
   verifyFingerprint,
 } from '../sdk/crypto.js';
-import { parseAddress } from '../src/client/address.js';
 import { connectWorker } from '../src/client/worker-client.js';
 import { checkWorkerConfig, loadWorkerConfig, type WorkerConfigError } from '../src/worker/config.js';
 import type { WorkerEvent } from '../src/worker/events.js';
 import { buildArgv } from '../src/worker/exec-receiver.js';
-import { createNativeFrameOpener, createNativeFrameSealer } from '../src/worker/frames.js';
 import { openIdentity } from '../src/worker/key-file.js';
-import { openRequestNative, sealRequestNative } from '../src/worker/native-envelope.js';
-import { openAnswer, REQUEST_TYPES, sealAnswer } from '../src/worker/protocol.js';
 import { parseMac } from '../src/worker/receiver-config.js';
 import { createReplayCache } from '../src/worker/replay-cache.js';
 import { magicPacket } from '../src/worker/wol-receiver.js';
@@ -39,88 +32,6 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const userKey = () => toBase64url(generateUserKeys().publicKey);
-
-describe('native frames', () => {
-  const chunks = [randomBytes(64 * 1024), randomBytes(1000), new Uint8Array(0)];
-  const joined = Buffer.concat(chunks.slice(0, 2));
-
-  it('open with the SDK, and open what the SDK sealed, byte for byte', () => {
-    const key = generateFrameKey();
-    const native = createNativeFrameSealer(key);
-    const sdkOpener = createFrameOpener(key);
-    const wire = [native.header, ...chunks.map((chunk, at) => native.seal(chunk, at === 2))];
-    expect(Buffer.concat(wire.flatMap((bytes) => sdkOpener.push(bytes)))).toEqual(joined);
-    sdkOpener.finish();
-    const sdk = createFrameSealer(key);
-    const sdkWire = Buffer.concat([sdk.header, ...chunks.map((chunk, at) => sdk.seal(chunk, at === 2))]);
-    const opener = createNativeFrameOpener(key);
-    const opened: Buffer[] = [];
-    for (let at = 0; at < sdkWire.length; at += 777)
-      opened.push(...opener.push(sdkWire.subarray(at, at + 777)));
-    opener.finish();
-    expect(Buffer.concat(opened)).toEqual(joined);
-  });
-
-  it('refuse a changed frame, a stream without its final frame, and another key', () => {
-    const key = generateFrameKey();
-    const sealer = createNativeFrameSealer(key);
-    const frame = sealer.seal(Buffer.from('hello'));
-    const changed = Buffer.from(frame);
-    changed[6] = (changed[6] as number) ^ 1;
-    expect(() => createNativeFrameOpener(key).push(Buffer.concat([sealer.header, changed]))).toThrow(
-      SealError,
-    );
-    const cut = createNativeFrameOpener(key);
-    cut.push(Buffer.concat([sealer.header, frame]));
-    expect(() => cut.finish()).toThrow(/cut short/);
-    expect(() =>
-      createNativeFrameOpener(generateFrameKey()).push(Buffer.concat([sealer.header, frame])),
-    ).toThrow(SealError);
-  });
-});
-
-describe('native envelopes', () => {
-  const worker = generateWorkerKeys();
-  const user = generateUserKeys();
-  const input = {
-    workerPublicKey: worker.publicKey,
-    to: 'AB:CD',
-    typ: 't',
-    body: { path: '/é', n: [1] },
-    user,
-    reply: { pipe: 'p' },
-  };
-
-  it('are opened by the SDK, and open what the SDK sealed, with the same response key', () => {
-    const native = sealRequestNative(input);
-    const bySdk = openRequest(native.envelope, worker);
-    expect(bySdk).toMatchObject({ body: input.body, reply: input.reply, userPublicKey: user.publicKey });
-    expect(bySdk.responseKey).toEqual(native.responseKey);
-    const sdk = sealRequest(input);
-    const byNative = openRequestNative(sdk.envelope, worker);
-    expect(byNative).toMatchObject({
-      header: { rid: sdk.envelope.rid },
-      body: input.body,
-      reply: input.reply,
-    });
-    expect(byNative.responseKey).toEqual(sdk.responseKey);
-  });
-
-  it('refuse a changed header, ciphertext or signature, and another worker', () => {
-    const { envelope } = sealRequestNative(input);
-    const ct = fromBase64url(envelope.ct);
-    ct[3] = (ct[3] as number) ^ 1;
-    expect(() => openRequestNative({ ...envelope, ct: toBase64url(ct) }, worker)).toThrow(SealError);
-    expect(() => openRequestNative({ ...envelope, exp: envelope.exp + 1 }, worker)).toThrow(SealError);
-    expect(() => openRequestNative({ ...envelope, extra: 1 }, worker)).toThrow(SealError);
-    expect(() => openRequestNative(envelope, generateWorkerKeys())).toThrow(SealError);
-    const forged = sealRequestNative({
-      ...input,
-      user: { ...user, publicKey: generateUserKeys().publicKey },
-    });
-    expect(() => openRequestNative(forged.envelope, worker)).toThrow(/signature/);
-  });
-});
 
 describe('answers', () => {
   const key = randomBytes(32);

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type RawKeyPair, toBase64url } from '../sdk/crypto.js';
+import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { downloadFile, uploadFile } from '../src/client/transfers.js';
 import { createUserKeyFile, loadUserKeys } from '../src/client/user-keys.js';
 import { connectWorker, type WorkerClient } from '../src/client/worker-client.js';
@@ -16,7 +17,6 @@ import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { loadWorkerConfig } from '../src/worker/config.js';
 import type { WorkerEvent } from '../src/worker/events.js';
 import type { ExecResult } from '../src/worker/exec-receiver.js';
-import { REQUEST_TYPES } from '../src/worker/protocol.js';
 import { type RunningWorker, startWorker } from '../src/worker/worker.js';
 import { openTestRelay, type TestRelay, tempDir, waitFor } from './helpers.js';
 

@@ -1,13 +1,12 @@
 // Downloads and uploads through a fresh pipe key pair, as sealed frames whose key travels inside the request.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { pipeline, Readable, Transform, type Writable } from 'node:stream';
-import { pipeline as pipelineAsync } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { toBase64url } from '../../sdk/crypto.js';
-import { FILE_CHUNK_BYTES, openTransform, STREAM_BUFFER_BYTES, sealTransform } from '../worker/frames.js';
-import { REQUEST_TYPES } from '../worker/protocol.js';
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
+import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
+import { REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
+import { createNodePipe } from './node-pipe.js';
 import { AnswerError, DEFAULT_TIMEOUT_SECONDS, type WorkerClient } from './worker-client.js';
 
 /** Progress of a transfer: `start` once the size is known, then `update` with the bytes done so far. */
@@ -29,27 +28,26 @@ export interface DownloadResult {
   size: number;
 }
 
-/** What an upload moved, with the SHA-256 of what the worker wrote (checked against what was read here). */
+/**
+ * What an upload moved, with the SHA-256 of what the worker wrote. Every frame is authenticated and the last
+ * one marked, so a worker that answers holds exactly the bytes sent: the client does not hash them again.
+ */
 export interface UploadResult extends DownloadResult {
   sha256: string;
 }
 
 const noProgress: TransferProgress = { start() {}, update() {} };
 
-/** Counts the bytes that pass, reporting them to `progress`, and hashes them when asked to. */
-function meter(progress: TransferProgress, hashed: boolean) {
-  const hash = hashed ? createHash('sha256') : undefined;
+/** Counts the plaintext that passes, reporting it to `progress`. */
+function meter(progress: TransferProgress) {
   let bytes = 0;
-  const stream = new Transform({
-    highWaterMark: STREAM_BUFFER_BYTES,
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      hash?.update(chunk);
+  return {
+    onPlain(plain: Uint8Array) {
+      bytes += plain.length;
       progress.update(bytes);
-      done(null, chunk);
     },
-  });
-  return { stream, bytes: () => bytes, sha256: () => hash?.digest('hex') ?? '' };
+    bytes: () => bytes,
+  };
 }
 
 /** The worker's answer once the whole upload went through: it must come within `ms`, as for any request. */
@@ -100,12 +98,11 @@ export async function downloadFile(
     { reply, signal: options.signal, ...(options.timeoutSeconds && { ttlSeconds: options.timeoutSeconds }) },
   );
   progress.start(info.size);
-  const response = await worker.relay.pipeReceive(pair.public, { signal: options.signal });
-  const measured = meter(progress, false);
-  const body = Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>, {
-    highWaterMark: STREAM_BUFFER_BYTES,
+  const body = await createNodePipe(worker.address.relay).receive(pair.public, options.signal);
+  const measured = meter(progress);
+  await pipeline(body, openTransform(key, { onPlain: measured.onPlain }), destination, {
+    signal: options.signal,
   });
-  await pipelineAsync(body, openTransform(key), measured.stream, destination, { signal: options.signal });
   if (measured.bytes() !== info.size) {
     throw new Error(
       `The download brought ${measured.bytes()} bytes of the ${info.size} announced; the file changed meanwhile?`,
@@ -130,7 +127,22 @@ export async function uploadFile(
   } = {},
 ): Promise<UploadResult> {
   const progress = options.progress ?? noProgress;
-  const { size } = await stat(file);
+  const handle = await open(file);
+  try {
+    return await uploadFrom(handle, worker, path, progress, options);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function uploadFrom(
+  handle: FileHandle,
+  worker: WorkerClient,
+  path: string,
+  progress: TransferProgress,
+  options: { overwrite?: boolean; signal?: AbortSignal; timeoutSeconds?: number },
+): Promise<UploadResult> {
+  const { size } = await handle.stat();
   const { pair, key, reply } = await freshPipe(worker, options.signal);
   const sending = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, sending.signal]) : sending.signal;
@@ -147,22 +159,10 @@ export async function uploadFile(
   );
   // A refusal comes before the stream is taken: it ends the sending, and is what the caller sees.
   answering.catch(() => sending.abort());
-  const measured = meter(progress, true);
-  const sealed = pipeline(
-    createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES }),
-    measured.stream,
-    sealTransform(key),
-    () => {},
-  );
+  const measured = meter(progress);
+  const sealed = sealFile(handle, key, size, { onPlain: measured.onPlain });
   try {
-    await worker.relay.pipeSend(
-      pair.public,
-      Readable.toWeb(sealed) as unknown as ReadableStream<Uint8Array>,
-      {
-        type: 'application/octet-stream',
-        signal,
-      },
-    );
+    await createNodePipe(worker.address.relay).send(pair.public, sealed, signal, sealedStreamLength(size));
   } catch (error) {
     sending.abort();
     const refusal = await answering.then(
@@ -178,8 +178,8 @@ export async function uploadFile(
     (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
     sending,
   );
-  if (result.sha256 !== measured.sha256()) {
-    throw new Error('The worker wrote other bytes than were sent (SHA-256 differs).');
+  if (result.size !== measured.bytes()) {
+    throw new Error(`The worker took ${result.size} bytes of the ${measured.bytes()} sent.`);
   }
   return result;
 }

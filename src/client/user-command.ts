@@ -1,6 +1,6 @@
 // `deadrop user init` (and `show`): the user's key pair, whose public key goes into a worker's auth list.
 import { parseArgs } from 'node:util';
-import { toBase64url } from '../../sdk/crypto.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
 import type { CommandIo } from './call-command.js';
 import { processIo } from './call-command.js';
 import { createUserKeyFile, defaultUserKeyFile, loadUserKeys } from './user-keys.js';

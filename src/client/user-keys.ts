@@ -2,8 +2,9 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromBase64url, generateUserKeys, type RawKeyPair, toBase64url } from '../../sdk/crypto.js';
+import { fromBase64url, toBase64url } from '../../sdk/e2e/encoding.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 
 /** Where `deadrop user init` and `deadrop call` keep and look for the user's key. */
 export const defaultUserKeyFile = () => join(homedir(), '.config', 'deadrop', 'user.json');
@@ -28,7 +29,7 @@ interface UserKeyFile {
  * An existing file is kept unless `force`: replacing it would lock its user out of every worker.
  */
 export async function createUserKeyFile(path: string, force = false): Promise<string> {
-  const keys = generateUserKeys();
+  const keys = nodeSuite.ed25519Keygen();
   const contents: UserKeyFile = {
     v: 1,
     type: 'ed25519',
@@ -67,7 +68,7 @@ export async function loadUserKeys(path: string): Promise<RawKeyPair> {
   }
   try {
     const secretKey = fromBase64url(contents.secretKey);
-    const publicKey = ed25519.getPublicKey(secretKey);
+    const publicKey = nodeSuite.ed25519PublicKey(secretKey);
     if (toBase64url(publicKey) !== contents.publicKey) throw new Error('mismatch');
     return { secretKey, publicKey };
   } catch {

@@ -1,18 +1,15 @@
 // The user's side of DESIGN §7: read and check the descriptor, send sealed requests, wait for and open answers.
-import { fromBase64url, type RawKeyPair, verifyFingerprint } from '../../sdk/crypto.js';
+import { parseAddress, type WorkerAddress } from '../../sdk/e2e/address.js';
+import { checkDescriptor, DescriptorError } from '../../sdk/e2e/descriptor-check.js';
+import { fromBase64url } from '../../sdk/e2e/encoding.js';
+import { sealRequest } from '../../sdk/e2e/envelope.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { type Answer, type AnswerErrorCode, type Descriptor, openAnswer } from '../../sdk/e2e/protocol.js';
+import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 import { createClient, type DeadropClient, DeadropError } from '../../sdk/index.js';
 import { sleep } from '../worker/backoff.js';
-import { sealRequestNative } from '../worker/native-envelope.js';
-import { type Answer, type AnswerErrorCode, type Descriptor, openAnswer } from '../worker/protocol.js';
-import { parseAddress, type WorkerAddress } from './address.js';
 
-/** The descriptor at the address is not the worker the id names: nothing was sent. */
-export class DescriptorError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DescriptorError';
-  }
-}
+export { checkDescriptor, DescriptorError };
 
 /** The worker refused or failed the request; `code` is the protocol's stable code. */
 export class AnswerError extends Error {
@@ -58,38 +55,6 @@ export const DEFAULT_TIMEOUT_SECONDS = 60;
 const POST_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
 
-/** Checks the descriptor against the id of the address (one hash), before anything is sent to the worker. */
-export function checkDescriptor(address: WorkerAddress, value: unknown): Descriptor {
-  const descriptor = value as Partial<Descriptor> | undefined;
-  const where = `${address.relay}/public/${address.publicKey.slice(0, 4)}…`;
-  if (
-    descriptor?.v !== 1 ||
-    typeof descriptor.pk !== 'string' ||
-    typeof descriptor.id !== 'string' ||
-    !Number.isInteger(descriptor.level) ||
-    !Number.isInteger(descriptor.counter)
-  ) {
-    throw new DescriptorError(`What is published at ${where} is not a worker descriptor.`);
-  }
-  let publicKey: Uint8Array;
-  try {
-    publicKey = fromBase64url(descriptor.pk);
-  } catch {
-    throw new DescriptorError(`The descriptor at ${where} holds no valid key.`);
-  }
-  if (
-    publicKey.length !== 32 ||
-    descriptor.id.toUpperCase() !== address.id ||
-    !verifyFingerprint(publicKey, address.id, descriptor.level as number, descriptor.counter as number)
-  ) {
-    throw new DescriptorError(
-      `The worker key published at ${where} does not have the fingerprint ${address.id}: it is not the worker ` +
-        'you named, so nothing was sent. Check the address, or ask its owner whether the worker changed.',
-    );
-  }
-  return descriptor as Descriptor;
-}
-
 /** Reads the worker's descriptor at `address` and checks it; throws a DescriptorError if it is not that worker. */
 export async function connectWorker(
   address: string | WorkerAddress,
@@ -103,7 +68,7 @@ export async function connectWorker(
       `No worker is published at ${parsed.relay}: is it running, and is the address right?`,
     );
   }
-  const descriptor = checkDescriptor(parsed, published);
+  const descriptor = checkDescriptor(parsed, published, nodeSuite);
   const workerPublicKey = fromBase64url(descriptor.pk);
 
   /** Waits at `<rid>` until the answer comes or `deadline` (ms) passes. */
@@ -134,8 +99,12 @@ export async function connectWorker(
         continue;
       }
       if (sealed !== undefined) {
-        return openAnswer(responseKey, rid, sealed, (uid) =>
-          relay.receive(parsed.publicKey, uid, { signal }),
+        return openAnswer(
+          responseKey,
+          rid,
+          sealed,
+          (uid) => relay.receive(parsed.publicKey, uid, { signal }),
+          nodeSuite,
         );
       }
     }
@@ -166,15 +135,18 @@ export async function connectWorker(
     relay,
     async request<T>(typ: string, body: unknown, options: RequestOptions = {}): Promise<T> {
       const ttlSeconds = options.ttlSeconds ?? DEFAULT_TIMEOUT_SECONDS;
-      const { envelope, responseKey } = sealRequestNative({
-        workerPublicKey,
-        to: parsed.id,
-        typ,
-        body,
-        user: connect.user,
-        reply: options.reply,
-        ttlSeconds,
-      });
+      const { envelope, responseKey } = sealRequest(
+        {
+          workerPublicKey,
+          to: parsed.id,
+          typ,
+          body,
+          user: connect.user,
+          reply: options.reply,
+          ttlSeconds,
+        },
+        nodeSuite,
+      );
       const stop = new AbortController();
       const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
       const deadline = Date.now() + (options.answerSeconds ?? ttlSeconds) * 1000;

@@ -18,7 +18,9 @@ import {
   revokeDrop,
   sendDrop,
 } from '../../sdk/drop.js';
-import { nativeCipher } from './native-cipher.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { DeadropError } from '../../sdk/index.js';
+import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -51,7 +53,7 @@ const processIo = (): DropIo => ({
 });
 
 const relayOf = (io: DropIo, given: string | undefined) =>
-  (given ?? io.env.DEADROP_URL ?? 'http://localhost:8080').replace(/\/+$/, '');
+  parseRelayUrl(given ?? io.env.DEADROP_URL ?? 'http://localhost:8080');
 
 const sizeText = (bytes: number) =>
   bytes < 1024
@@ -82,7 +84,7 @@ async function send(args: string[], io: DropIo): Promise<number> {
     drop = await sendDrop(relay, file, {
       name: basename(path),
       password,
-      cipher: nativeCipher,
+      cipher: nodeSuite,
       onProgress: progress.update,
     });
   } finally {
@@ -125,11 +127,11 @@ const exists = (path: string) =>
 
 /** Opens the drop, asking again on a terminal when the password is wrong (nothing is burned by that). */
 async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
-  if (!(await dropNeedsPassword(link))) return openDrop(link, { cipher: nativeCipher });
+  if (!(await dropNeedsPassword(link))) return openDrop(link, { cipher: nodeSuite });
   for (let attempt = 1; ; attempt++) {
     const password = await readPassword(io, 'Password of the drop: ');
     try {
-      return await openDrop(link, { password, cipher: nativeCipher });
+      return await openDrop(link, { password, cipher: nodeSuite });
     } catch (error) {
       const again = io.stdin.isTTY && io.env.DEADROP_PASSWORD === undefined && attempt < PASSWORD_ATTEMPTS;
       if (!(error instanceof DropError && error.code === 'wrong_password' && again)) throw error;
@@ -228,8 +230,14 @@ export async function runDropCommand(args: string[], io: DropIo = processIo()): 
       io.stderr.write(`deadrop: ${(error as Error).message}\n`);
       return 2;
     }
-    // Relay, drop, file and password failures alike: the message says what went wrong.
-    io.stderr.write(`deadrop: ${error instanceof Error ? error.message : String(error)}\n`);
+    // A relay failure in the wording every command uses; drop, file and password failures as they are.
+    const message =
+      error instanceof DeadropError
+        ? describeRelayFailure(error, error.url)
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    io.stderr.write(`deadrop: ${message}\n`);
     return 1;
   }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

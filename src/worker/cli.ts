@@ -1,7 +1,9 @@
 // The worker's commands for src/cli.ts: `deadrop worker`, `deadrop call` and `deadrop user`.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DeadropError } from '../../sdk/index.js';
 import { type CommandIo, processIo, runCall } from '../client/call-command.js';
+import { describeRelayFailure } from '../client/relay-errors.js';
 import { runUser } from '../client/user-command.js';
 import { loadWorkerConfig, WorkerConfigError } from './config.js';
 import { describeEvent } from './events.js';
@@ -76,6 +78,8 @@ export async function runWorkerCommand(
     });
   } catch (error) {
     if (error instanceof WorkerConfigError) io.stderr.write(`deadrop worker: ${error.message}\n`);
+    else if (error instanceof DeadropError)
+      io.stderr.write(`deadrop worker: could not start: ${describeRelayFailure(error, error.url)}\n`);
     else io.stderr.write(`deadrop worker: could not start: ${(error as Error).message}\n`);
     return 1;
   }

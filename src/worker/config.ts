@@ -2,7 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { fromBase64url } from '../../sdk/crypto.js';
+import { fromBase64url } from '../../sdk/e2e/encoding.js';
+import type { FsOperation } from '../../sdk/e2e/protocol.js';
 import {
   createFields,
   duration,
@@ -16,7 +17,6 @@ import {
   textList,
   WorkerConfigError,
 } from './config-fields.js';
-import type { FsOperation } from './protocol.js';
 import {
   type ExecConfig,
   type FsConfig,

@@ -1,10 +1,10 @@
 // The worker's descriptor at its private path (key-value mode), republished before the relay lets it expire.
-import { toBase64url } from '../../sdk/crypto.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
+import type { Descriptor } from '../../sdk/e2e/protocol.js';
 import type { DeadropClient } from '../../sdk/index.js';
-import { createBackoff, sleep } from './backoff.js';
+import { createBackoff, type RelayProbe, sleep, waitForRelay } from './backoff.js';
 import type { EmitEvent } from './events.js';
 import type { WorkerIdentity } from './key-file.js';
-import type { Descriptor } from './protocol.js';
 
 /** The descriptor of `identity`, valid until `exp` (seconds since the epoch). */
 export function buildDescriptor(identity: WorkerIdentity, types: string[], exp: number): Descriptor {
@@ -26,6 +26,10 @@ export interface PublisherDeps {
   reconnect: { minMs: number; maxMs: number };
   signal: AbortSignal;
   emit: EmitEvent;
+  /** Asks the relay whether it is back, while it is away. */
+  probe: RelayProbe;
+  /** Turns a failure into the sentence the log shows. */
+  describe: (error: unknown) => string;
   now?: () => number;
 }
 
@@ -64,18 +68,18 @@ export function startPublisher(deps: PublisherDeps): Publisher {
 
   const stopped = (async () => {
     while (!signal.aborted) {
-      let delay: number;
+      wake = new AbortController();
+      const woken = AbortSignal.any([signal, wake.signal]);
       try {
         emit({ type: 'published', exp: await publishOnce() });
         backoff.reset();
-        delay = ttl * 1000 * RENEW_FRACTION;
+        await sleep(ttl * 1000 * RENEW_FRACTION, woken);
       } catch (error) {
         if (signal.aborted) return;
-        delay = backoff.next();
-        emit({ type: 'relay-down', during: 'publish', error: (error as Error).message, retryInMs: delay });
+        const delay = backoff.next();
+        emit({ type: 'relay-down', during: 'publish', error: deps.describe(error), retryInMs: delay });
+        await waitForRelay(delay, deps.probe, woken);
       }
-      wake = new AbortController();
-      await sleep(delay, AbortSignal.any([signal, wake.signal]));
     }
   })();
 

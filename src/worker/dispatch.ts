@@ -1,10 +1,10 @@
 // Routes an admitted request to its receiver, if the worker offers it and the user is granted it.
-import type { OpenedRequest } from '../../sdk/crypto.js';
+import type { OpenedRequest } from '../../sdk/e2e/envelope.js';
+import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { UserGrant } from './config.js';
 import { isRecord } from './config-fields.js';
 import type { ExecReceiver } from './exec-receiver.js';
 import type { FsReceiver } from './fs-receiver.js';
-import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from './protocol.js';
 import { type Outcome, ok } from './receiver.js';
 import type { WolReceiver } from './wol-receiver.js';
 
@@ -45,15 +45,21 @@ async function route(request: OpenedRequest, user: UserGrant, receivers: Receive
   if (kind?.receiver === 'exec') {
     if (!receivers.exec) throw unsupported;
     const name = field(request.body, 'name');
-    if (typeof name !== 'string' || !user.exec.has(name))
-      throw forbidden(user, `the command ${JSON.stringify(name)}`);
+    // A command that does not exist is said to be missing, not forbidden: the user is in the auth list.
+    if (typeof name !== 'string' || !receivers.exec.names.includes(name))
+      throw new WorkerError('not_found', `The worker has no command named ${JSON.stringify(name)}.`);
+    if (!user.exec.has(name)) throw forbidden(user, `the command ${JSON.stringify(name)}`);
     return ok(await receivers.exec.run(name, field(request.body, 'params'), signal));
   }
   if (kind?.receiver === 'wol') {
     if (!receivers.wol) throw unsupported;
     const target = field(request.body, 'target');
-    if (typeof target !== 'string' || !user.wol.has(target))
-      throw forbidden(user, `the target ${JSON.stringify(target)}`);
+    if (typeof target !== 'string' || !receivers.wol.names.includes(target))
+      throw new WorkerError(
+        'not_found',
+        `The worker has no wake-on-LAN target named ${JSON.stringify(target)}.`,
+      );
+    if (!user.wol.has(target)) throw forbidden(user, `the target ${JSON.stringify(target)}`);
     return ok(await receivers.wol.wake(target));
   }
   throw unsupported;

@@ -1,7 +1,7 @@
 // The command receiver: named commands with a fixed argv, checked parameters, no shell, a timeout and an output cap.
 import { spawn } from 'node:child_process';
+import { WorkerError } from '../../sdk/e2e/protocol.js';
 import { isRecord } from './config-fields.js';
-import { WorkerError } from './protocol.js';
 import { type ExecCommand, type ExecConfig, PLACEHOLDER, paramAccepts } from './receiver-config.js';
 
 /** What a command did. */

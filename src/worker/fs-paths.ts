@@ -2,7 +2,7 @@
 import { lstat, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
-import { WorkerError } from './protocol.js';
+import { WorkerError } from '../../sdk/e2e/protocol.js';
 import type { FsConfig } from './receiver-config.js';
 
 /** The roots (by real path) and the include/exclude patterns, matched against paths relative to a root. */

@@ -2,6 +2,7 @@
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type FsOperation, WorkerError } from '../../sdk/e2e/protocol.js';
 import { isRecord } from './config-fields.js';
 import {
   createFsScope,
@@ -13,7 +14,6 @@ import {
 } from './fs-paths.js';
 import { type ContentMatch, type FoundEntry, findByContent, findByName } from './fs-search.js';
 import { receiveUpload, startDownload } from './fs-transfer.js';
-import { type FsOperation, WorkerError } from './protocol.js';
 import { type Outcome, ok, type PipeEnds } from './receiver.js';
 import type { FsConfig } from './receiver-config.js';
 

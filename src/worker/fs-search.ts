@@ -3,8 +3,8 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
+import { WorkerError } from '../../sdk/e2e/protocol.js';
 import { type FsScope, type Located, requestPathOf } from './fs-paths.js';
-import { WorkerError } from './protocol.js';
 
 /** The caps of one search (FsConfig's). */
 export interface SearchLimits {

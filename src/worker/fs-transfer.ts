@@ -3,12 +3,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline, Transform } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import { FILE_CHUNK_BYTES, openTransform, sealTransform } from './frames.js';
+import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
+import { readPipeReply, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { Located } from './fs-paths.js';
-import { WorkerError } from './protocol.js';
-import { type Outcome, type PipeEnds, readPipeReply } from './receiver.js';
+import type { Outcome, PipeEnds } from './receiver.js';
 
 /** An upload's file is written under this name beside its target, and renamed once complete and genuine. */
 const PARTIAL_PREFIX = '.deadrop-upload-';
@@ -40,34 +39,31 @@ export async function startDownload(
         await handle.close();
         return;
       }
-      const source = handle.createReadStream({ highWaterMark: FILE_CHUNK_BYTES });
-      const sealed = pipeline(source, sealTransform(key), () => {});
+      const sealed = sealFile(handle, key, info.size);
       try {
-        await pipes.send(pipe, sealed, signal);
+        await pipes.send(pipe, sealed, signal, sealedStreamLength(info.size));
       } finally {
-        source.destroy();
+        sealed.destroy();
+        await handle.close();
       }
     },
   };
 }
 
-/** Counts and hashes what passes, failing as soon as there is more than `limit`. */
-function measure(limit: number): Transform & { bytes: number; sha256: () => string } {
+/** Counts and hashes the plaintext of an upload, failing as soon as there is more than `limit`. */
+function measure(limit: number) {
   const hash = createHash('sha256');
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      counter.bytes += chunk.length;
-      if (counter.bytes > limit) {
-        done(new WorkerError('too_large', `The upload is larger than the ${limit} bytes it announced.`));
-        return;
-      }
-      hash.update(chunk);
-      done(null, chunk);
+  let bytes = 0;
+  return {
+    onPlain(plain: Uint8Array) {
+      bytes += plain.length;
+      if (bytes > limit)
+        throw new WorkerError('too_large', `The upload is larger than the ${limit} bytes it announced.`);
+      hash.update(plain);
     },
-  }) as Transform & { bytes: number; sha256: () => string };
-  counter.bytes = 0;
-  counter.sha256 = () => hash.digest('hex');
-  return counter;
+    bytes: () => bytes,
+    sha256: () => hash.digest('hex'),
+  };
 }
 
 /**
@@ -99,13 +95,20 @@ export async function receiveUpload(
     const input = await pipes.receive(pipe, signal);
     const measured = measure(size);
     try {
-      await pipelineAsync(input, openTransform(key), measured, createWriteStream(partial, { flags: 'wx' }));
+      await pipelineAsync(
+        input,
+        openTransform(key, { onPlain: measured.onPlain }),
+        createWriteStream(partial, { flags: 'wx' }),
+      );
     } catch (error) {
       if (error instanceof WorkerError) throw error;
       throw new WorkerError('failed', 'The upload was cut short or tampered with; nothing was written.');
     }
-    if (measured.bytes !== size) {
-      throw new WorkerError('failed', `The upload brought ${measured.bytes} bytes of the ${size} announced.`);
+    if (measured.bytes() !== size) {
+      throw new WorkerError(
+        'failed',
+        `The upload brought ${measured.bytes()} bytes of the ${size} announced.`,
+      );
     }
     if (overwrite) await rename(partial, target.real);
     else {

@@ -1,6 +1,6 @@
 // How requests reach the worker: long-poll (drain with wait) or server-sent events, reconnecting with backoff.
 import type { DeadropClient } from '../../sdk/index.js';
-import { createBackoff, sleep } from './backoff.js';
+import { createBackoff, type RelayProbe, waitForRelay } from './backoff.js';
 import type { EmitEvent } from './events.js';
 
 export interface IntakeDeps {
@@ -13,6 +13,10 @@ export interface IntakeDeps {
   onItem: (item: unknown) => void;
   /** Called when the relay answers again after being away. */
   onBack: () => void;
+  /** Asks the relay whether it is back, while it is away. */
+  probe: RelayProbe;
+  /** Turns a failure into the sentence the log shows. */
+  describe: (error: unknown) => string;
   emit: EmitEvent;
 }
 
@@ -21,17 +25,18 @@ const LONG_POLL_SECONDS = 60;
 
 /**
  * Takes requests until `signal` aborts. Each failure (relay away, cut connection, 5xx) waits a backoff delay
- * and tries again, so a relay that comes back is used at once and one that stays away costs next to nothing.
+ * and tries again; meanwhile a probe asks every half second whether the relay is back, so a relay that returns
+ * is used within a second however long the delay grew, and one that stays away costs next to nothing.
  */
 export async function runIntake(deps: IntakeDeps): Promise<void> {
   const { client, privateKey, signal, emit } = deps;
   const backoff = createBackoff(deps.reconnect);
-  let away = false;
+  let awaySince: number | undefined;
   const back = () => {
     backoff.reset();
-    if (away) {
-      away = false;
-      emit({ type: 'relay-up' });
+    if (awaySince !== undefined) {
+      emit({ type: 'relay-up', awayMs: Date.now() - awaySince });
+      awaySince = undefined;
       deps.onBack();
     }
   };
@@ -54,10 +59,10 @@ export async function runIntake(deps: IntakeDeps): Promise<void> {
       }
     } catch (error) {
       if (signal.aborted) return;
-      away = true;
+      awaySince ??= Date.now();
       const delay = backoff.next();
-      emit({ type: 'relay-down', during: 'intake', error: (error as Error).message, retryInMs: delay });
-      await sleep(delay, signal);
+      emit({ type: 'relay-down', during: 'intake', error: deps.describe(error), retryInMs: delay });
+      if (await waitForRelay(delay, deps.probe, signal)) back();
     }
   }
 }

@@ -2,16 +2,15 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { x25519 } from '@noble/curves/ed25519.js';
-import {
-  fingerprint,
-  fromBase64url,
-  generateWorkerKeys,
-  type RawKeyPair,
-  toBase64url,
-  verifyFingerprint,
-} from '../../sdk/crypto.js';
+import { fromBase64url, toBase64url } from '../../sdk/e2e/encoding.js';
+import { generateWorkerKeys } from '../../sdk/e2e/envelope.js';
+import { fingerprint, verifyFingerprint } from '../../sdk/e2e/fingerprint.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 import type { KeyPair } from '../../sdk/index.js';
+
+/** X25519(secret, 9) is the public key of `secret`. */
+const X25519_BASE_POINT = Uint8Array.from({ length: 32 }, (_, at) => (at === 0 ? 9 : 0));
 
 /** Who the worker is: its keys, its id (the fingerprint) and the relay key pair it is reached at. */
 export interface WorkerIdentity {
@@ -61,7 +60,10 @@ async function readKeyFile(path: string): Promise<KeyFileContents | undefined> {
   try {
     contents = JSON.parse(source) as KeyFileContents;
     const secretKey = fromBase64url(contents.secretKey);
-    if (contents.v !== 1 || toBase64url(x25519.getPublicKey(secretKey)) !== contents.publicKey)
+    if (
+      contents.v !== 1 ||
+      toBase64url(nodeSuite.x25519(secretKey, X25519_BASE_POINT)) !== contents.publicKey
+    )
       throw new Error();
   } catch {
     throw new KeyFileError(
@@ -86,8 +88,8 @@ export async function openIdentity(
   let contents = await readKeyFile(path);
   let changed = false;
   if (contents === undefined) {
-    const keys = generateWorkerKeys();
-    const { id, counter } = fingerprint(keys.publicKey, options.level, options.length);
+    const keys = generateWorkerKeys(nodeSuite);
+    const { id, counter } = fingerprint(keys.publicKey, options.level, options.length, nodeSuite);
     contents = {
       v: 1,
       secretKey: toBase64url(keys.secretKey),
@@ -109,9 +111,9 @@ export async function openIdentity(
   if (
     contents.level !== options.level ||
     contents.length !== options.length ||
-    !verifyFingerprint(publicKey, contents.id, contents.level, contents.counter)
+    !verifyFingerprint(publicKey, contents.id, contents.level, contents.counter, nodeSuite)
   ) {
-    const { id, counter } = fingerprint(publicKey, options.level, options.length);
+    const { id, counter } = fingerprint(publicKey, options.level, options.length, nodeSuite);
     contents = { ...contents, level: options.level, length: options.length, id, counter };
     changed = true;
   }

@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { FS_OPERATIONS, type FsOperation } from '../../sdk/e2e/protocol.js';
 import {
   duration,
   type Fields,
@@ -14,7 +15,6 @@ import {
   text,
   textList,
 } from './config-fields.js';
-import { FS_OPERATIONS, type FsOperation } from './protocol.js';
 
 /** The file receiver: named roots, patterns, operations and the caps on results. */
 export interface FsConfig {

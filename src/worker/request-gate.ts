@@ -1,8 +1,11 @@
 // What a request must pass before a receiver sees it: it opens, is the user's, is fresh, is new, and is for us.
-import { type OpenedRequest, type RawKeyPair, SealError, toBase64url } from '../../sdk/crypto.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
+import { type OpenedRequest, openRequest } from '../../sdk/e2e/envelope.js';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { WorkerError } from '../../sdk/e2e/protocol.js';
+import { SealError } from '../../sdk/e2e/seal-error.js';
+import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 import type { UserGrant } from './config.js';
-import { openRequestNative } from './native-envelope.js';
-import { WorkerError } from './protocol.js';
 import type { ReplayCache } from './replay-cache.js';
 
 /** Why a request was refused, for the worker's log. */
@@ -51,7 +54,7 @@ const RID_PATTERN = /^[A-Za-z0-9_-]{8,48}$/;
 export function checkRequest(item: unknown, context: GateContext): Verdict {
   let request: OpenedRequest;
   try {
-    request = openRequestNative(item, context.worker);
+    request = openRequest(item, context.worker, nodeSuite);
   } catch (error) {
     const reason = error instanceof SealError ? 'tampered' : 'malformed';
     return { admitted: false, reason, detail: (error as Error).message };

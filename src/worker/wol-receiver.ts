@@ -1,6 +1,6 @@
 // The wake-on-LAN receiver: a magic packet (6 × 0xFF, then the MAC 16 times) over UDP to a configured target.
 import { createSocket } from 'node:dgram';
-import { WorkerError } from './protocol.js';
+import { WorkerError } from '../../sdk/e2e/protocol.js';
 import type { WolConfig, WolTarget } from './receiver-config.js';
 
 /** The 102 bytes that wake the machine with `mac`. */

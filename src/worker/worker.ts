@@ -1,19 +1,18 @@
 // A running worker: its identity, descriptor, intake, gate, receivers and answers, wired from a checked config.
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { nodeSuite } from '../../sdk/e2e/native-suite.js';
+import { type AnswerMessage, answerOfError, sealAnswer } from '../../sdk/e2e/protocol.js';
 import { createClient, type DeadropClient, DeadropError } from '../../sdk/index.js';
-import { createBackoff, sleep } from './backoff.js';
+import { createNodePipe } from '../client/node-pipe.js';
+import { describeRelayFailure } from '../client/relay-errors.js';
+import { createBackoff, type RelayProbe, waitForRelay } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { startPublisher } from './descriptor.js';
 import { carryOut, offeredTypes, type Receivers } from './dispatch.js';
 import type { EmitEvent } from './events.js';
 import { createExecReceiver } from './exec-receiver.js';
-import { STREAM_BUFFER_BYTES } from './frames.js';
 import { createFsReceiver } from './fs-receiver.js';
 import { runIntake } from './intake.js';
 import { openIdentity, replaceRelayKeys, type WorkerIdentity } from './key-file.js';
-import { type AnswerMessage, answerOfError, sealAnswer } from './protocol.js';
-import type { PipeEnds } from './receiver.js';
 import { createReplayCache } from './replay-cache.js';
 import { checkRequest, MAX_REQUEST_LIFETIME_SECONDS } from './request-gate.js';
 import { createWolReceiver } from './wol-receiver.js';
@@ -39,22 +38,8 @@ export interface RunningWorker {
 /** Enough for every request a full relay queue can hold for an hour; beyond, requests are refused as busy. */
 const MAX_REMEMBERED_RIDS = 200_000;
 
-/** The relay's pipe through the SDK, as Node streams. */
-function pipeEnds(client: DeadropClient): PipeEnds {
-  return {
-    send: (key, body, signal) =>
-      client.pipeSend(key, Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>, {
-        type: 'application/octet-stream',
-        signal,
-      }),
-    receive: async (key, signal) => {
-      const response = await client.pipeReceive(key, { signal });
-      return Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>, {
-        highWaterMark: STREAM_BUFFER_BYTES,
-      });
-    },
-  };
-}
+/** The replay journal beside the key file: `worker-key.json` keeps its ids in `worker-key.replay`. */
+export const replayJournalOf = (keyFile: string) => `${keyFile.replace(/\.json$/, '')}.replay`;
 
 /** The identity, with a relay key pair that this relay still knows (its secret may have changed). */
 async function identityFor(
@@ -102,7 +87,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const emit = options.emit ?? (() => {});
   const client = createClient(config.relays, options.fetch ? { fetch: options.fetch } : {});
   const identity = await identityFor(config, client, emit);
-  const pipes = pipeEnds(client);
+  const pipes = createNodePipe(config.relays);
   const receivers: Receivers = {
     ...(config.receivers.fs && { fs: await createFsReceiver(config.receivers.fs, pipes) }),
     ...(config.receivers.exec && { exec: createExecReceiver(config.receivers.exec) }),
@@ -110,7 +95,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
   const stopping = new AbortController();
   const { signal } = stopping;
-  const replay = createReplayCache(MAX_REMEMBERED_RIDS);
+  const replay = createReplayCache(MAX_REMEMBERED_RIDS, replayJournalOf(config.keyFile));
+  const describe = (error: unknown) => describeRelayFailure(error, config.relays[0] as string);
+  const probe: RelayProbe = (probeSignal) =>
+    client.id({ signal: probeSignal }).then(
+      () => true,
+      () => false,
+    );
   const limit = createLimiter(config.concurrency);
   const inFlight = new Set<Promise<void>>();
 
@@ -134,8 +125,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
             return false;
           }
           const delay = backoff.next();
-          emit({ type: 'relay-down', during: 'answer', error: (error as Error).message, retryInMs: delay });
-          await sleep(delay, signal);
+          emit({ type: 'relay-down', during: 'answer', error: describe(error), retryInMs: delay });
+          await waitForRelay(delay, probe, signal);
         }
       }
     }
@@ -156,7 +147,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const refusal = verdict.answer;
       if (refusal) {
         const rid = refusal.request.header.rid;
-        await deliver(sealAnswer(refusal.request.responseKey, rid, answerOfError(refusal.error)));
+        await deliver(sealAnswer(refusal.request.responseKey, rid, answerOfError(refusal.error), nodeSuite));
       }
       return;
     }
@@ -164,7 +155,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const onError = (error: unknown) =>
       emit({ type: 'failed', rid: request.header.rid, error: String(error) });
     const outcome = await carryOut(request, user, receivers, signal, onError);
-    const delivered = await deliver(sealAnswer(request.responseKey, request.header.rid, outcome.answer));
+    const delivered = await deliver(
+      sealAnswer(request.responseKey, request.header.rid, outcome.answer, nodeSuite),
+    );
     emit({
       type: 'answered',
       rid: request.header.rid,
@@ -192,6 +185,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     reconnect: config.reconnect,
     signal,
     emit,
+    probe,
+    describe,
   });
   const intake = runIntake({
     client,
@@ -201,6 +196,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     signal,
     onItem,
     onBack: publisher.refresh,
+    probe,
+    describe,
     emit,
   });
 
@@ -211,6 +208,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     async stop() {
       stopping.abort();
       await Promise.all([intake, publisher.stopped, ...inFlight]);
+      replay.close();
     },
   };
 }

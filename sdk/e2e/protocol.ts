@@ -1,11 +1,7 @@
-// The worker protocol both sides share (DESIGN §7): request types, descriptor, answers and answers in parts.
-import {
-  fromBase64url,
-  openResponse,
-  type ResponseEnvelope,
-  sealResponse,
-  toBase64url,
-} from '../../sdk/crypto.js';
+// The worker protocol both sides share (DESIGN §7): request types, descriptor, pipe replies, answers and their parts.
+import { fromBase64url, toBase64url } from './encoding.js';
+import { openResponse, type ResponseEnvelope, sealResponse } from './envelope.js';
+import type { CipherSuite } from './suite.js';
 
 /** The file operations a worker may offer; each is enabled in its config and granted per user. */
 export const FS_OPERATIONS = [
@@ -57,6 +53,20 @@ export interface Descriptor {
 export interface PipeReply {
   pipe: string;
   key: string;
+}
+
+/** The `reply` of a transfer: where the pipe is, and the key its frames are sealed with; a WorkerError if not. */
+export function readPipeReply(reply: unknown): { pipe: string; key: Uint8Array } {
+  const { pipe, key } = (reply ?? {}) as Partial<PipeReply>;
+  if (typeof pipe === 'string' && /^[\w-]{16,64}$/.test(pipe) && typeof key === 'string') {
+    try {
+      const bytes = fromBase64url(key);
+      if (bytes.length === 32) return { pipe, key: bytes };
+    } catch {
+      // Reported below like any other bad reply.
+    }
+  }
+  throw new WorkerError('bad_request', 'A transfer needs a pipe key and a 32-byte frame key in its reply.');
 }
 
 /** Stable error codes of a refused or failed request. */
@@ -117,8 +127,13 @@ export interface AnswerMessage {
  * Seals `answer` to request `rid`: one envelope at `<rid>`, or, when too large, parts at `<rid>.1`…`<rid>.n`
  * followed by `{parts: n}` at `<rid>`. Each part is sealed for its own uid, so parts cannot be swapped.
  */
-export function sealAnswer(responseKey: Uint8Array, rid: string, answer: Answer): AnswerMessage[] {
-  const whole = sealResponse(responseKey, rid, answer);
+export function sealAnswer(
+  responseKey: Uint8Array,
+  rid: string,
+  answer: Answer,
+  suite: CipherSuite,
+): AnswerMessage[] {
+  const whole = sealResponse(responseKey, rid, answer, suite);
   if (JSON.stringify(whole).length <= MAX_INLINE_CHARS) return [{ uid: rid, envelope: whole }];
   const bytes = new TextEncoder().encode(JSON.stringify(answer));
   const count = Math.ceil(bytes.length / PART_BYTES);
@@ -127,14 +142,17 @@ export function sealAnswer(responseKey: Uint8Array, rid: string, answer: Answer)
       ok: false,
       error: { code: 'too_large', message: 'The answer is too large; narrow the request.' },
     };
-    return [{ uid: rid, envelope: sealResponse(responseKey, rid, tooLarge) }];
+    return [{ uid: rid, envelope: sealResponse(responseKey, rid, tooLarge, suite) }];
   }
   const messages: AnswerMessage[] = [];
   for (let index = 1; index <= count; index++) {
     const part = toBase64url(bytes.subarray((index - 1) * PART_BYTES, index * PART_BYTES));
-    messages.push({ uid: `${rid}.${index}`, envelope: sealResponse(responseKey, `${rid}.${index}`, part) });
+    messages.push({
+      uid: `${rid}.${index}`,
+      envelope: sealResponse(responseKey, `${rid}.${index}`, part, suite),
+    });
   }
-  messages.push({ uid: rid, envelope: sealResponse(responseKey, rid, { parts: count }) });
+  messages.push({ uid: rid, envelope: sealResponse(responseKey, rid, { parts: count }, suite) });
   return messages;
 }
 
@@ -147,8 +165,9 @@ export async function openAnswer(
   rid: string,
   envelope: unknown,
   take: (uid: string) => Promise<unknown>,
+  suite: CipherSuite,
 ): Promise<Answer> {
-  const first = openResponse<Answer | { parts: number }>(responseKey, rid, envelope);
+  const first = openResponse<Answer | { parts: number }>(responseKey, rid, envelope, suite);
   if (!('parts' in first)) return first;
   const count = first.parts;
   if (!Number.isInteger(count) || count < 1 || count > MAX_PARTS) {
@@ -159,7 +178,7 @@ export async function openAnswer(
       const uid = `${rid}.${at + 1}`;
       const sealed = await take(uid);
       if (sealed === undefined) throw new Error(`Part ${at + 1} of ${count} of the answer is missing.`);
-      return fromBase64url(openResponse<string>(responseKey, uid, sealed));
+      return fromBase64url(openResponse<string>(responseKey, uid, sealed, suite));
     }),
   );
   const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));

@@ -1,0 +1,122 @@
+// Drop chunks and manifests: a file sealed chunk by chunk, each bound to its drop, its index and whether it is last.
+import { concatBytes } from '@noble/hashes/utils.js';
+import { fromBase64url, parseJsonBytes, toBase64url, utf8 } from './encoding.js';
+import { SealError } from './seal-error.js';
+import type { CipherSuite } from './suite.js';
+
+// A chunk is nonce(24) ‖ ciphertext ‖ tag(16) under the drop key, AAD "deadrop/drop/1\n<public key>\nchunk\n" ‖
+// uint64 BE index ‖ final flag. The manifest is {v:1, n, ct} with AAD "deadrop/drop/1\n<public key>\nmanifest".
+// This format is what drops already on a relay were sealed with: it is kept as it is.
+
+const PROTOCOL = 'deadrop/drop/1';
+const NONCE_BYTES = 24;
+const TAG_BYTES = 16;
+/** The relay's default blob limit (DEADROP_BLOB_LIMIT): a sealed chunk fills it exactly. */
+export const DROP_BLOB_LIMIT = 1_048_576;
+/** Plaintext bytes per chunk: the blob limit less the chunk's nonce and tag. */
+export const DROP_CHUNK_SIZE = DROP_BLOB_LIMIT - NONCE_BYTES - TAG_BYTES;
+
+/** The key and the password check of a drop, from its secret (and stretched password), bound to its public key. */
+export function deriveDropKeys(secret: Uint8Array, publicKey: string, suite: CipherSuite) {
+  const salt = utf8(publicKey);
+  return {
+    key: suite.hkdf(secret, salt, utf8(`${PROTOCOL} key`), 32),
+    check: suite.hkdf(secret, salt, utf8(`${PROTOCOL} check`), 16),
+  };
+}
+
+/** The AAD of chunk `index`: the drop, the index and whether it is the last, so none can move or be cut. */
+function chunkAad(publicKey: string, index: number, final: boolean): Uint8Array {
+  const tail = new Uint8Array(9);
+  new DataView(tail.buffer).setBigUint64(0, BigInt(index));
+  tail[8] = final ? 1 : 0;
+  return concatBytes(utf8(`${PROTOCOL}\n${publicKey}\nchunk\n`), tail);
+}
+
+const manifestAad = (publicKey: string) => utf8(`${PROTOCOL}\n${publicKey}\nmanifest`);
+
+/** Where a chunk sits in its drop. */
+export interface ChunkPlace {
+  publicKey: string;
+  index: number;
+  final: boolean;
+}
+
+/** Chunk `place` of a drop, sealed: nonce ‖ ciphertext ‖ tag, in one array. */
+export function sealChunk(
+  key: Uint8Array,
+  place: ChunkPlace,
+  plain: Uint8Array,
+  suite: CipherSuite,
+): Uint8Array {
+  const sealed = new Uint8Array(NONCE_BYTES + plain.length + TAG_BYTES);
+  const nonce = suite.randomBytes(NONCE_BYTES);
+  sealed.set(nonce, 0);
+  suite.seal(
+    key,
+    nonce,
+    chunkAad(place.publicKey, place.index, place.final),
+    plain,
+    sealed.subarray(NONCE_BYTES),
+  );
+  return sealed;
+}
+
+/** The plaintext of chunk `place`; a SealError when it was altered, moved, cut or is not of this drop. */
+export function openChunk(
+  key: Uint8Array,
+  place: ChunkPlace,
+  sealed: Uint8Array,
+  suite: CipherSuite,
+): Uint8Array {
+  if (sealed.length < NONCE_BYTES + TAG_BYTES)
+    throw new SealError('The chunk is shorter than its nonce and tag.');
+  try {
+    return suite.open(
+      key,
+      sealed.subarray(0, NONCE_BYTES),
+      chunkAad(place.publicKey, place.index, place.final),
+      sealed.subarray(NONCE_BYTES),
+    );
+  } catch {
+    throw new SealError(`Chunk ${place.index} was altered, moved or cut short.`);
+  }
+}
+
+/** A sealed manifest as left at the drop's uid `m`. */
+export interface SealedManifest {
+  v: 1;
+  n: string;
+  ct: string;
+}
+
+/** Seals a drop's manifest (any JSON value) for the drop at `publicKey`. */
+export function sealManifest(
+  key: Uint8Array,
+  publicKey: string,
+  manifest: unknown,
+  suite: CipherSuite,
+): SealedManifest {
+  const nonce = suite.randomBytes(NONCE_BYTES);
+  const ct = suite.seal(key, nonce, manifestAad(publicKey), utf8(JSON.stringify(manifest)));
+  return { v: 1, n: toBase64url(nonce), ct: toBase64url(ct) };
+}
+
+/** The manifest's JSON value; a SealError when it is not a sealed manifest of this drop under this key. */
+export function openManifest(
+  key: Uint8Array,
+  publicKey: string,
+  envelope: unknown,
+  suite: CipherSuite,
+): unknown {
+  const record = envelope as Partial<SealedManifest> | null;
+  if (record?.v !== 1 || typeof record.n !== 'string' || typeof record.ct !== 'string')
+    throw new SealError('The manifest is not a sealed manifest.');
+  let plain: Uint8Array;
+  try {
+    plain = suite.open(key, fromBase64url(record.n), manifestAad(publicKey), fromBase64url(record.ct));
+  } catch {
+    throw new SealError('The manifest does not open under this key.');
+  }
+  return parseJsonBytes(plain, 'manifest');
+}
