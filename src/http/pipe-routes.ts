@@ -9,12 +9,15 @@ import { PIPE_METHODS, type PipeMethod } from '../pipe/sides.js';
 import { createStreamMatcher, type StreamParty } from '../pipe/stream-matcher.js';
 import { PIPE_TOKEN_PATTERN } from '../pipe/token-registry.js';
 import type { Relay } from '../relay.js';
+import type { RelayMetrics } from './metrics.js';
 
 export interface PipeRouterDeps {
   config: Pick<Config, 'pipeTtlSeconds' | 'publicUrl' | 'pipingUrl'>;
   /** Pairs arrivals at /pipe/ (the key rules are the relay's). */
   relay: Pick<Relay, 'arriveAtPipe' | 'waitingPipes'>;
   logger: Logger;
+  /** Counts transfers and the bytes they carry. */
+  metrics?: Pick<RelayMetrics, 'pipeStarted' | 'pipeBytes' | 'pipeEnded'> | undefined;
 }
 
 /** The router, plus what a health check, a test or a shutdown needs. */
@@ -36,7 +39,7 @@ interface Side extends StreamParty {
 const TRUNCATE_GRACE_MS = 1000;
 
 /** Builds the router for `/pipe/:key` and `/stream/:token`; mount it before the 404 handler. */
-export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDeps): PipeRouter {
+export function createPipeRouter({ config, relay: pipes, logger, metrics }: PipeRouterDeps): PipeRouter {
   const ttlMs = config.pipeTtlSeconds * 1000;
   const matcher = createStreamMatcher<Side, Side>({ ttlMs });
   const allowed = PIPE_METHODS.join(', ');
@@ -95,7 +98,9 @@ export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDep
     });
     sender.res.write('The receiver is here; streaming.\n');
     let bytes = 0;
+    metrics?.pipeStarted();
     pipeline(sender.req, receiver.res, (error) => {
+      metrics?.pipeEnded(Boolean(error));
       matcher.finish(token);
       logger.debug({ token: `${token.slice(0, 4)}…`, bytes, error: error?.message }, 'pipe stream ended');
       if (error) {
@@ -108,6 +113,7 @@ export function createPipeRouter({ config, relay: pipes, logger }: PipeRouterDep
     });
     sender.req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
+      metrics?.pipeBytes(chunk.length);
     });
     // The headers leave with the first bytes when these are already there, else on their own right after.
     setImmediate(() => {
