@@ -5,13 +5,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { type IncomingMessage, request } from 'node:http';
 import { createInterface } from 'node:readline';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from './helpers.js';
 import { sampleValue } from './prometheus-text.js';
 import { openRaw } from './raw-client.js';
+import { readBody, send } from './stream-client.js';
 
 interface LogLine {
   msg: string;
@@ -77,36 +77,6 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
     exited,
     logged: (msg) => lines.some((line) => line.msg.startsWith(msg)),
   };
-}
-
-/** One request without keep-alive; resolves with the response head, the body still to read. */
-function send(
-  url: string,
-  method: string,
-  options: { body?: Readable; headers?: Record<string, string> } = {},
-): Promise<IncomingMessage> {
-  const req = request(url, { method, agent: false, headers: options.headers });
-  const response = new Promise<IncomingMessage>((resolve, reject) => {
-    req.once('response', resolve);
-    req.once('error', reject);
-  });
-  if (options.body) {
-    req.flushHeaders();
-    options.body.pipe(req);
-  } else req.end();
-  return response;
-}
-
-/** The whole body, and whether it ended cleanly (false: the connection was cut first). */
-function readBody(response: IncomingMessage): Promise<{ body: Buffer; complete: boolean; at: number }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    response.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.on('error', () => {});
-    response.once('close', () =>
-      resolve({ body: Buffer.concat(chunks), complete: response.complete, at: performance.now() }),
-    );
-  });
 }
 
 const keyPair = async (url: string) =>
