@@ -52,14 +52,42 @@ async function serve(args: string[]): Promise<number | undefined> {
     return 1;
   }
   const relay = await startRelay(config);
-  relay.logger.info({ url: relay.url, store: config.store }, `deadrop relay listening on ${relay.url}`);
-  const stop = async () => {
-    relay.logger.info('shutting down');
-    await relay.close();
-    process.exit(0);
+  relay.logger.info(
+    { url: relay.url, store: config.store, ...(relay.metricsUrl && { metrics: relay.metricsUrl }) },
+    `deadrop relay listening on ${relay.url}`,
+  );
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      relay.logger.warn({ signal }, 'second signal: cutting every connection now');
+      void relay.shutdown();
+      return;
+    }
+    stopping = true;
+    relay.logger.info(
+      { signal, graceSeconds: config.shutdownGraceMs / 1000 },
+      'shutting down: no new connections; long-polls and event streams end; pipe transfers may finish within the grace period (DEADROP_SHUTDOWN_GRACE)',
+    );
+    // The process waits for its shutdown even where what the shutdown awaits does not hold the event loop
+    // (unreferenced timers and threads), then flushes the log's last lines.
+    const holdOpen = setInterval(() => {}, 60_000);
+    const exit = (code: number) => {
+      clearInterval(holdOpen);
+      relay.logger.flush(() => process.exit(code));
+    };
+    relay.shutdown().then(
+      () => {
+        relay.logger.info('stopped');
+        exit(0);
+      },
+      (error: unknown) => {
+        relay.logger.error({ err: error }, 'shutdown failed');
+        exit(1);
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   return undefined;
 }
 

@@ -4,8 +4,11 @@ import type express from 'express';
 import type { Logger } from 'pino';
 import type { Backend } from './backend/open-backend.js';
 import type { Config } from './config.js';
-import { createApp } from './http/app.js';
+import { createApp, pipesOf } from './http/app.js';
 import { clientHasher } from './http/client-address.js';
+import { createHealthCheck } from './http/health.js';
+import { createRelayMetrics, type RelayMetrics } from './http/metrics.js';
+import { createStopSignal, type StopSignal } from './http/stop-signal.js';
 import { createKeyring } from './keys.js';
 import { createRelay, type Relay } from './relay.js';
 import { createHookSealer } from './webhooks/hook-record.js';
@@ -21,12 +24,24 @@ export interface ComposeOptions {
   webhooks?: WebhookSender;
 }
 
-/** The relay core on `backend`, and the Express app that serves it. */
+/** The relay core on `backend`, the Express app that serves it, its metrics and its stop signal. */
 export function composeRelay({ config, backend, secret, logger, webhooks }: ComposeOptions): {
   relay: Relay;
   app: express.Express;
+  /** Undefined when DEADROP_METRICS is off. */
+  metrics: RelayMetrics | undefined;
+  /** Given by a graceful shutdown: long-polls and event streams end. */
+  stopping: StopSignal;
 } {
-  const relay = createRelay({
+  const metrics = config.metrics === 'off' ? undefined : createRelayMetrics();
+  const sender =
+    webhooks ??
+    createWebhookSender({
+      timeoutMs: config.webhookTimeoutMs,
+      allowPrivate: config.webhookAllowPrivate,
+      logger,
+    });
+  const core = createRelay({
     backend,
     keyring: createKeyring(secret),
     limits: {
@@ -37,22 +52,31 @@ export function composeRelay({ config, backend, secret, logger, webhooks }: Comp
       keyQuota: config.keyQuota,
       resumeMs: config.sseResumeSeconds * 1000,
     },
-    webhooks:
-      webhooks ??
-      createWebhookSender({
-        timeoutMs: config.webhookTimeoutMs,
-        allowPrivate: config.webhookAllowPrivate,
-        logger,
-      }),
+    webhooks: metrics ? metrics.countDeliveries(sender) : sender,
     hooks: createHookSealer(secret),
+  });
+  const relay = metrics ? metrics.countRelayCalls(core) : core;
+  const stopping = createStopSignal();
+  // A read at a key pair that holds nothing: the cheapest call that tells whether the store answers.
+  const probeKey = core.issueKeys().public;
+  const health = createHealthCheck({
+    health: backend.health,
+    probe: () => core.readValue(probeKey),
+    stopping: stopping.signal,
   });
   const app = createApp({
     config,
     relay,
     limiters: backend.limiters,
-    outage: backend.outage,
+    outage: metrics ? metrics.countCounterFailures(backend.outage) : backend.outage,
     clientOf: clientHasher(secret),
     logger,
+    operations: { health: health.check, stopping, metrics },
   });
-  return { relay, app };
+  metrics?.readAtScrape({
+    health: backend.health,
+    listeners: () => backend.notifier.listenerCount(),
+    pipes: () => pipesOf(app).streams(),
+  });
+  return { relay, app, metrics, stopping };
 }

@@ -69,6 +69,11 @@ export interface Config {
   readonly maxConnections: number | undefined;
   /** Connections open at once from one client address (IPv4, or IPv6 /56); 0 turns this cap off. */
   readonly maxConnectionsPerIp: number;
+
+  /** `GET /metrics`: `on` the main port, `off`, or only on this port of its own (same HOST). */
+  readonly metrics: 'on' | 'off' | number;
+  /** How long a graceful shutdown lets running pipe transfers finish before it cuts them, in milliseconds. */
+  readonly shutdownGraceMs: number;
 }
 
 /** The port of Securelay's examples and of most container platforms. */
@@ -127,6 +132,11 @@ const DEFAULT_BODY_TIMEOUT_MS = 30_000;
  * share of the global cap, so one address cannot hold the relay's sockets.
  */
 const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
+/**
+ * Ten seconds for running pipe transfers after SIGTERM: most end within it, and it is well under the
+ * 30 s Kubernetes and the 90 s systemd wait before they kill (`docker stop` waits 10 s: give it `-t`).
+ */
+const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
 
 /** Thrown by loadConfig with every problem found, one sentence each. */
 export class ConfigError extends Error {
@@ -200,6 +210,18 @@ export function loadConfig(env: Env): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, but it is "${logLevel}".`);
   }
+
+  const metricsSetting = (): Config['metrics'] => {
+    const raw = value('DEADROP_METRICS')?.toLowerCase();
+    if (raw === undefined || raw === 'on') return 'on';
+    if (raw === 'off') return 'off';
+    const metricsPort = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (metricsPort <= 65_535 && (metricsPort === 0 || metricsPort !== port)) return metricsPort;
+    problems.push(
+      `DEADROP_METRICS must be on, off, or a port other than PORT (${port}) such as 9464, but it is "${raw}".`,
+    );
+    return 'on';
+  };
 
   const config: Config = {
     port,
@@ -303,6 +325,10 @@ export function loadConfig(env: Env): Config {
       10_000_000,
       'a number of connections',
     ),
+    metrics: metricsSetting(),
+    shutdownGraceMs:
+      integer('DEADROP_SHUTDOWN_GRACE', DEFAULT_SHUTDOWN_GRACE_SECONDS, 0, 86_400, 'a number of seconds') *
+      1000,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -1,7 +1,7 @@
 // The error catalog: every error the relay answers with, its HTTP status and a message that says what to do.
 import { STATUS_CODES } from 'node:http';
 
-/** An error the relay answers with `{statusCode, error, message}`; `code` is stable for clients and tests. */
+/** An error the relay answers with `{statusCode, error, message, code}`; `code` is stable for clients and tests. */
 export class RelayError extends Error {
   /** Seconds after which a retry may succeed: sent as `Retry-After` (every 429 and 503 carries one). */
   readonly retryAfterSeconds: number | undefined;
@@ -17,12 +17,13 @@ export class RelayError extends Error {
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
-  /** The JSON body of the error answer. */
-  toJSON(): { statusCode: number; error: string; message: string } {
+  /** The JSON body of the error answer: Securelay's three fields, then the catalog's code. */
+  toJSON(): { statusCode: number; error: string; message: string; code: string } {
     return {
       statusCode: this.statusCode,
       error: STATUS_CODES[this.statusCode] ?? 'Error',
       message: this.message,
+      code: this.code,
     };
   }
 }

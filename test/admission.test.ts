@@ -65,6 +65,7 @@ const errorBody = (status: number) => ({
   statusCode: status,
   error: STATUS_CODES[status],
   message: expect.any(String),
+  code: expect.any(String),
 });
 
 /** Milliseconds until `promise` settles. */

@@ -116,4 +116,20 @@ describe('loadConfig', () => {
       expect.stringContaining('DEADROP_SECRET must be set'),
     ]);
   });
+
+  it('serves /metrics on the main port by default, or not at all, or on a port of its own', () => {
+    expect(loadConfig({})).toMatchObject({ metrics: 'on', shutdownGraceMs: 10_000 });
+    expect(loadConfig({ DEADROP_METRICS: 'off' }).metrics).toBe('off');
+    expect(loadConfig({ DEADROP_METRICS: 'OFF' }).metrics).toBe('off');
+    expect(loadConfig({ DEADROP_METRICS: '9464' }).metrics).toBe(9464);
+    expect(loadConfig({ DEADROP_SHUTDOWN_GRACE: '0' }).shutdownGraceMs).toBe(0);
+    expect(problemsOf({ DEADROP_METRICS: 'yes' })).toEqual([
+      'DEADROP_METRICS must be on, off, or a port other than PORT (8080) such as 9464, but it is "yes".',
+    ]);
+    expect(problemsOf({ DEADROP_METRICS: '8080' })).toEqual([expect.stringContaining('other than PORT')]);
+    expect(problemsOf({ DEADROP_METRICS: '70000' })).toEqual([expect.stringContaining('DEADROP_METRICS')]);
+    expect(problemsOf({ DEADROP_SHUTDOWN_GRACE: '10s' })).toEqual([
+      'DEADROP_SHUTDOWN_GRACE must be a number of seconds from 0 to 86400, but it is "10s".',
+    ]);
+  });
 });

@@ -249,9 +249,10 @@ function violation(request: FuzzRequest, outcome: Outcome): string | undefined {
     error?.statusCode !== reply.status ||
     typeof error.error !== 'string' ||
     typeof error.message !== 'string' ||
-    keys.join() !== 'error,message,statusCode'
+    typeof error.code !== 'string' ||
+    keys.join() !== 'code,error,message,statusCode'
   ) {
-    return `answered ${reply.status} with ${JSON.stringify(json).slice(0, 200)}, not {statusCode, error, message}`;
+    return `answered ${reply.status} with ${JSON.stringify(json).slice(0, 200)}, not {statusCode, error, message, code}`;
   }
   return undefined;
 }
@@ -856,6 +857,7 @@ describe('a relay under a fuzzer of malformed raw requests', () => {
       statusCode,
       error: expect.any(String),
       message: expect.any(String),
+      code: expect.any(String),
     });
     // Content-Length frames the body to 100 bytes (half a JSON string); the rest is garbage that Node's
     // parser may refuse first, with a bare 400.

@@ -23,13 +23,19 @@ describe('rate limits through the app', () => {
       statusCode: 429,
       error: 'Too Many Requests',
       message: expect.any(String),
+      code: 'rate_limited',
     });
     expect(limitedRes.headers['access-control-allow-origin']).toBe('*');
     // Another route class has its own count.
     await relay.agent.get('/keys').expect(200);
     await relay.agent.get(`/public/${pub}`).expect(429);
     const banned = await relay.agent.get('/keys').expect(403);
-    expect(banned.body).toEqual({ statusCode: 403, error: 'Forbidden', message: expect.any(String) });
+    expect(banned.body).toEqual({
+      statusCode: 403,
+      error: 'Forbidden',
+      message: expect.any(String),
+      code: 'banned',
+    });
     await relay.agent.post(`/public/${forgedKey()}`).send({}).expect(403);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await relay.agent.get('/keys').expect(200);

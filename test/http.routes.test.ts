@@ -7,6 +7,7 @@ const errorBody = (statusCode: number) => ({
   statusCode,
   error: expect.any(String),
   message: expect.any(String),
+  code: expect.any(String),
 });
 
 describe.each(['sqlite', 'redis'] as const)('routes on %s', (kind) => {

@@ -185,6 +185,7 @@ describe.each(['memory', 'redis'] as const)('pairing at /pipe/ (%s registry)', (
       statusCode: 429,
       error: 'Too Many Requests',
       message: '5 pipes already wait at this key for this method (DEADROP_PIPE_MAX); retry in 5 s.',
+      code: 'too_many_pipes',
     });
     expect(await pipe(relay.url, keys.private, 'POST')).not.toContain(tokens[0]);
     expect(await pipe(relay.url, keys.public, 'PUT')).toBe(tokens[0]);

@@ -109,6 +109,7 @@ describe.each(['memory', 'redis'] as const)('rate limits with the %s store', (ki
       statusCode: 429,
       error: 'Too Many Requests',
       message: expect.stringContaining(`retry in ${seconds} s`),
+      code: 'rate_limited',
     });
   });
 
@@ -137,6 +138,7 @@ describe.each(['memory', 'redis'] as const)('rate limits with the %s store', (ki
         statusCode: 403,
         error: 'Forbidden',
         message: expect.stringContaining('banned for 1 s'),
+        code: 'banned',
       });
     }
 

@@ -182,6 +182,7 @@ describe('when Redis goes away', () => {
         statusCode: 503,
         error: 'Service Unavailable',
         message: expect.any(String),
+        code: 'store_unavailable',
       });
       await agent.get(`/private/${keys.private}`).expect(503);
       expect(Date.now() - started).toBeLessThan(1000);

@@ -150,6 +150,7 @@ describe('webhook registration with private addresses refused', () => {
           statusCode: 400,
           error: 'Bad Request',
           message: expect.stringContaining('webhook'),
+          code: 'bad_hook',
         });
       }
       expect(await relay.store.getHook(keys.public)).toBeUndefined();

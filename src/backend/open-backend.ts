@@ -1,6 +1,5 @@
 // The Backend port (DESIGN §3): every stateful part of one backend, built together so that the relay
 // core and the HTTP layer never see a Redis client or a SQLite handle.
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type Config, DEFAULT_SQLITE_STORE_MAX } from '../config.js';
@@ -92,7 +91,8 @@ async function openRedisBackend(
   const client = createRedisConnection(url, (error) => outage.failed(error, false));
   client.on('ready', () => outage.recovered());
   // Redis being down at start is not fatal: the relay answers 503 until it is back.
-  await Promise.race([once(client, 'ready'), sleep(REDIS_START_WAIT_MS)]);
+  // Not `once(client, 'ready')`: that rejects at the first connection error, which is no reason to stop.
+  await Promise.race([new Promise((resolve) => client.once('ready', resolve)), sleep(REDIS_START_WAIT_MS)]);
   const notifier = createRedisNotifier(client, outage);
   const capacity = watchRedisCapacity(client, storeMax, logger);
   return {

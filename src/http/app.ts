@@ -10,13 +10,16 @@ import type { Relay } from '../relay.js';
 import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
+import { type HealthReport, serveHealth } from './health.js';
 import { accessLog, UNLOGGED } from './logging.js';
+import type { RelayMetrics } from './metrics.js';
 import { createPagesRouter } from './pages.js';
 import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
-import { clientGone, singleQuery, waitMs } from './query.js';
+import { singleQuery, waitMs } from './query.js';
 import { createRateLimits } from './rate-limit.js';
 import { failureRedirect, readRedirects, sendDone } from './redirects.js';
 import { securityHeaders } from './security-headers.js';
+import type { StopSignal } from './stop-signal.js';
 
 export interface AppDeps {
   config: Config;
@@ -29,6 +32,17 @@ export interface AppDeps {
   /** The client a request counts against (a keyed hash of its address). */
   clientOf: (req: Request) => string;
   logger: Logger;
+  operations: AppOperations;
+}
+
+/** What operators see of the app (health, metrics) and how it stops. */
+export interface AppOperations {
+  /** GET /healthz's check. */
+  health: () => Promise<HealthReport>;
+  /** Tells the requests held open (long-polls, event streams) to end when the relay stops. */
+  stopping: StopSignal;
+  /** Counts what happens, served at /metrics when `config.metrics` is `on`; undefined when it is `off`. */
+  metrics?: RelayMetrics | undefined;
 }
 
 /** What the app holds that a shutdown must close: pipes still waiting. */
@@ -44,7 +58,15 @@ const notAllowed =
   };
 
 /** Builds the Express app; it has no side effects until a server listens with it. */
-export function createApp({ config, relay, limiters, outage, clientOf, logger }: AppDeps): express.Express {
+export function createApp({
+  config,
+  relay,
+  limiters,
+  outage,
+  clientOf,
+  logger,
+  operations: { health, stopping, metrics },
+}: AppDeps): express.Express {
   const body = readBody({ bodyLimit: config.bodyLimit });
   const fieldBody = readBody({ bodyLimit: config.bodyLimit, blobLimit: config.blobLimit });
   const { banGuard, limit, spendWriteBudget } = createRateLimits({ config, limiters, clientOf, outage });
@@ -59,9 +81,13 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  if (metrics) app.use(metrics.countRequests);
   app.use(accessLog(logger));
   app.use(securityHeaders());
   app.use(cors());
+  // Before the rate limits: load balancers and scrapers are never limited or banned.
+  app.route('/healthz').get(serveHealth(health)).all(notAllowed('GET'));
+  if (metrics && config.metrics === 'on') app.route('/metrics').get(metrics.route).all(notAllowed('GET'));
   app.use(readRedirects);
   app.use(refuseDeclaredOversize(config));
   app.use(banGuard);
@@ -97,9 +123,12 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
       if ('stats' in req.query) {
         res.json(await relay.stats(key, { hook }));
       } else if (wantsEventStream(req)) {
-        await serveEventStream(req, res, relay, key, hook, config.sseHeartbeatSeconds * 1000);
+        await serveEventStream(req, res, relay, key, hook, config.sseHeartbeatSeconds * 1000, {
+          signal: stopping.untilGoneOrStopping(res),
+          metrics,
+        });
       } else {
-        const wait = { waitMs: waitMs(req.query), signal: clientGone(res) };
+        const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
         const items = await relay.drainQueue(key, { hook }, wait);
         sendJsonText(res, `[${items.join(',')}]`);
       }
@@ -122,7 +151,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
     .route('/public/:key/:uid')
     .head(notAllowed('GET'))
     .get(limit.publicRead, async (req, res) => {
-      const wait = { waitMs: waitMs(req.query), signal: clientGone(res) };
+      const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
       const value = await relay.takeField(req.params.key, req.params.uid, wait);
       if (typeof value === 'string') {
         sendJsonText(res, value);
@@ -148,7 +177,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
     })
     .all(notAllowed('GET', 'POST', 'DELETE'));
 
-  const pipes = createPipeRouter({ config, relay, logger, limit: limit.write });
+  const pipes = createPipeRouter({ config, relay, logger, metrics, limit: limit.write });
   app.locals.pipes = pipes;
   app.use(pipes);
   app.use(createPagesRouter({ config, id: relay.id }));
@@ -156,7 +185,7 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
   app.use((req) => {
     throw errors.routeNotFound(req.method);
   });
-  app.use(errorHandler(logger, outage));
+  app.use(errorHandler(logger, outage, metrics));
   return app;
 }
 
@@ -164,9 +193,14 @@ export function createApp({ config, relay, limiters, outage, clientOf, logger }:
  * The one error policy: catalogued errors render themselves, other 4xx keep their status, the rest is a
  * bare 500. A store outage is logged by the outage watch, once, not here per request.
  */
-function errorHandler(logger: Logger, outage: OutageWatch | undefined): ErrorRequestHandler {
+function errorHandler(
+  logger: Logger,
+  outage: OutageWatch | undefined,
+  metrics: Pick<RelayMetrics, 'errorAnswered'> | undefined,
+): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const relayError = toRelayError(error);
+    metrics?.errorAnswered(relayError);
     if (relayError.code === 'store_unavailable' && outage) {
       res.locals[UNLOGGED] = true;
     } else if (relayError.code === 'internal') {

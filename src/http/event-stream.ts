@@ -5,6 +5,15 @@ import type { Request, Response } from 'express';
 import { errors } from '../errors.js';
 import type { Relay } from '../relay.js';
 import type { LogEntry } from '../store/store.js';
+import type { RelayMetrics } from './metrics.js';
+import { clientGone } from './query.js';
+
+/** What else an event stream answers to: the relay stopping, and the metrics that count it. */
+export interface EventStreamOptions {
+  /** Ends the stream: aborted when the client leaves or the relay stops (default: when the client leaves). */
+  signal?: AbortSignal;
+  metrics?: Pick<RelayMetrics, 'eventStreamOpened' | 'itemsTaken'> | undefined;
+}
 
 /** True when the client asked for `text/event-stream`. */
 export const wantsEventStream = (req: Request): boolean =>
@@ -26,8 +35,9 @@ function resumeAfter(req: Request): number | undefined {
 }
 
 /**
- * Streams the queue of `key` until the client leaves, with a heartbeat comment every `heartbeatMs`;
- * `hook` is the private GET's `?hook=` (its webhook rule applies).
+ * Streams the queue of `key` until the client leaves or `options.signal` ends it (then the stream ends
+ * cleanly), with a heartbeat comment every `heartbeatMs`; `hook` is the private GET's `?hook=` (its
+ * webhook rule applies).
  */
 export async function serveEventStream(
   req: Request,
@@ -36,11 +46,10 @@ export async function serveEventStream(
   key: string,
   hook: string | undefined,
   heartbeatMs: number,
+  { signal = clientGone(res), metrics }: EventStreamOptions = {},
 ) {
   const after = resumeAfter(req);
-  const controller = new AbortController();
-  res.on('close', () => controller.abort());
-  const batches = await relay.openQueueStream(key, { hook }, after, controller.signal);
+  const batches = await relay.openQueueStream(key, { hook }, after, signal);
 
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -49,15 +58,18 @@ export async function serveEventStream(
   });
   res.write('retry: 1000\n\n');
   const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+  const closed = metrics?.eventStreamOpened();
   try {
     for await (const batch of batches) {
+      metrics?.itemsTaken('event_stream', batch.length);
       if (!res.write(batch.map(eventOf).join(''))) {
         // With the signal, `once` removes its listeners whichever comes first.
-        await once(res, 'drain', { signal: controller.signal }).catch(() => {});
+        await once(res, 'drain', { signal }).catch(() => {});
       }
     }
   } finally {
     clearInterval(heartbeat);
+    closed?.();
     res.end();
   }
 }

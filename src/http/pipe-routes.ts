@@ -9,6 +9,7 @@ import { PIPE_METHODS, type PipeMethod } from '../pipe/sides.js';
 import { createStreamMatcher, type StreamParty } from '../pipe/stream-matcher.js';
 import { PIPE_TOKEN_PATTERN } from '../pipe/token-registry.js';
 import type { Relay } from '../relay.js';
+import type { RelayMetrics } from './metrics.js';
 
 export interface PipeRouterDeps {
   config: Pick<Config, 'pipeTtlSeconds' | 'publicUrl' | 'pipingUrl'>;
@@ -17,6 +18,8 @@ export interface PipeRouterDeps {
   logger: Logger;
   /** The rate limit pipe requests count against (the app's write class); none by default. */
   limit?: RequestHandler;
+  /** Counts transfers and the bytes they carry. */
+  metrics?: Pick<RelayMetrics, 'pipeStarted' | 'pipeBytes' | 'pipeEnded'> | undefined;
 }
 
 /** The router, plus what a health check, a test or a shutdown needs. */
@@ -42,6 +45,7 @@ export function createPipeRouter({
   config,
   relay: pipes,
   logger,
+  metrics,
   limit = (_req, _res, next) => next(),
 }: PipeRouterDeps): PipeRouter {
   const ttlMs = config.pipeTtlSeconds * 1000;
@@ -101,7 +105,9 @@ export function createPipeRouter({
     });
     sender.res.write('The receiver is here; streaming.\n');
     let bytes = 0;
+    metrics?.pipeStarted();
     pipeline(sender.req, receiver.res, (error) => {
+      metrics?.pipeEnded(Boolean(error));
       matcher.finish(token);
       logger.debug({ token: `${token.slice(0, 4)}…`, bytes, error: error?.message }, 'pipe stream ended');
       if (error) {
@@ -114,6 +120,7 @@ export function createPipeRouter({
     });
     sender.req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
+      metrics?.pipeBytes(chunk.length);
     });
     // The headers leave with the first bytes when these are already there, else on their own right after.
     setImmediate(() => {

@@ -27,7 +27,7 @@ export interface StreamMatcher<S extends StreamParty, R extends StreamParty> {
   finish(token: string): void;
   /** Tokens held (waiting or streaming) and sides waiting, for health checks and tests. */
   stats(): { held: number; waiting: number };
-  /** Frees every token; waiting sides are told `closed`. */
+  /** Frees every token with no stream running; waiting sides are told `closed`. Running streams go on to `finish`. */
   close(): void;
 }
 
@@ -96,7 +96,8 @@ export function createStreamMatcher<S extends StreamParty, R extends StreamParty
       return { held: tokens.size, waiting };
     },
     close() {
-      for (const token of [...tokens.keys()]) free(token, 'closed');
+      // A running stream is the server's to let finish or to cut (a graceful shutdown's grace period).
+      for (const [token, held] of [...tokens]) if (!held.streaming) free(token, 'closed');
     },
   };
 }

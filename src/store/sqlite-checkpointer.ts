@@ -44,6 +44,8 @@ export function startCheckpointer(file: string): Checkpointer {
   return {
     async stop() {
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      // Held again while it stops: an unreferenced worker would let the process exit mid-shutdown.
+      worker.ref();
       worker.postMessage('stop');
       await exited;
     },
