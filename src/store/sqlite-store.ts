@@ -15,6 +15,8 @@ export const SQLITE_FILE = 'relay.db';
 const LEGACY_FILE = 'deadrop.sqlite';
 /** How long a statement waits for the checkpoint thread's brief locks. */
 const LOCK_WAIT_MS = 5000;
+/** How stale the page count behind DEADROP_STORE_MAX may be; writes since are counted on top. */
+const MEASURE_MS = 250;
 /** A page cache of 32 MiB: the working set of queues and values, not of blobs. */
 const CACHE_KIB = 32_768;
 /** After a checkpoint the WAL file is cut back to this, so a burst of blobs does not keep it large. */
@@ -128,13 +130,30 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
   const usedBytes = () => ((sql.pageCount.get() as number) - (sql.freePages.get() as number)) * pageSize;
   const { maxBytes } = options;
+  // The page count is read at most every MEASURE_MS, and what was written since is added to it: exact
+  // enough for a bound, and a write does not pay for two pragma reads.
+  let measured = { at: Number.NEGATIVE_INFINITY, bytes: 0 };
+  let writtenSince = 0;
   /** True when the store holds its bound: writes are refused, reads and deletes go on. */
-  const full = () => maxBytes !== undefined && usedBytes() >= maxBytes;
-  /** Runs a write; a disk that is full (SQLITE_FULL) refuses it like the bound does, rather than failing. */
-  const bounded = <T>(write: () => T): T | { refused: 'store_full' } => {
+  const full = () => {
+    if (maxBytes === undefined) return false;
+    const at = performance.now();
+    if (at - measured.at >= MEASURE_MS || measured.bytes + writtenSince >= maxBytes) {
+      measured = { at, bytes: usedBytes() };
+      writtenSince = 0;
+    }
+    return measured.bytes + writtenSince >= maxBytes;
+  };
+  /**
+   * Runs a write of about `bytes`; a disk that is full (SQLITE_FULL) refuses it like the bound does,
+   * rather than failing.
+   */
+  const bounded = <T>(bytes: number, write: () => T): T | { refused: 'store_full' } => {
     if (full()) return { refused: 'store_full' };
     try {
-      return write();
+      const result = write();
+      writtenSince += bytes;
+      return result;
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_FULL') return { refused: 'store_full' };
       throw error;
@@ -205,8 +224,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     usedBytes,
 
     appendUnlessHooked: async (pub, item, ttlMs, max) =>
-      bounded(() => tx.appendUnlessHooked(pub, item, ttlMs, max)),
-    appendToQueue: async (pub, item, ttlMs, max) => bounded(() => tx.appendToQueue(pub, item, ttlMs, max)),
+      bounded(item.length, () => tx.appendUnlessHooked(pub, item, ttlMs, max)),
+    appendToQueue: async (pub, item, ttlMs, max) =>
+      bounded(item.length, () => tx.appendToQueue(pub, item, ttlMs, max)),
     drainQueue: async (pub) => tx.drainQueue(pub),
     queueStats: async (pub) => {
       const at = now();
@@ -215,7 +235,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     publishValue: async (pub, value, ttlMs) =>
-      bounded(() => {
+      bounded(value.length, () => {
         sql.putValue.run(pub, value, now() + ttlMs);
         return 'stored' as const;
       }),
@@ -233,7 +253,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     },
 
     putField: async (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
-      bounded(() => tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota)),
+      bounded(typeof value === 'string' ? value.length : value.byteLength, () =>
+        tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota),
+      ),
     takeField: async (pub, uid) => {
       const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
       return row && row.expires > now() ? row.value : undefined;
