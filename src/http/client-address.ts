@@ -17,12 +17,21 @@ export function clientAddress(ip: string): string {
   return `${ipaddr.fromByteArray(bytes).toString()}/${IPV6_CLIENT_PREFIX}`;
 }
 
+/** Hashes kept per address: a busy relay sees the same clients again and again. */
+const CACHED_CLIENTS = 10_000;
+
 /** Builds `clientOf(req)`: HMAC-SHA256 of the client address under a key derived from the secret. */
 export function clientHasher(secret: string): (req: Request) => string {
   const key = createHmac('sha256', secret).update('deadrop/rate-limit/ip').digest();
-  return (req) =>
-    createHmac('sha256', key)
-      .update(clientAddress(req.ip ?? ''))
-      .digest('base64url')
-      .slice(0, 22);
+  const known = new Map<string, string>();
+  return (req) => {
+    const ip = req.ip ?? '';
+    let client = known.get(ip);
+    if (client === undefined) {
+      client = createHmac('sha256', key).update(clientAddress(ip)).digest('base64url').slice(0, 22);
+      if (known.size >= CACHED_CLIENTS) known.clear();
+      known.set(ip, client);
+    }
+    return client;
+  };
 }

@@ -52,6 +52,27 @@ export function createRelayMetrics() {
     buckets: LATENCY_BUCKETS,
     registers,
   });
+  // The labelled children, kept: prom-client would otherwise hash the labels of every request. Routes are
+  // patterns and statuses a few dozen, so this stays small.
+  const series = new Map<
+    string,
+    {
+      requests: Counter.Internal;
+      latency: Histogram.Internal<'route' | 'method'>;
+    }
+  >();
+  const seriesOf = (route: string, method: string, status: number) => {
+    const key = `${route} ${method} ${status}`;
+    let found = series.get(key);
+    if (!found) {
+      found = {
+        requests: requests.labels(route, method, String(status)),
+        latency: latency.labels(route, method),
+      };
+      series.set(key, found);
+    }
+    return found;
+  };
   new Gauge({
     name: 'deadrop_store_up',
     help: 'Whether the store answers (1) or is away (0), as the backend last saw it.',
@@ -160,8 +181,9 @@ export function createRelayMetrics() {
       const started = performance.now();
       res.once('close', () => {
         const route = req.route ? `${req.baseUrl}${req.route.path}` : NO_ROUTE;
-        requests.inc({ route, method: req.method, status: res.statusCode });
-        latency.observe({ route, method: req.method }, (performance.now() - started) / 1000);
+        const series = seriesOf(route, req.method, res.statusCode);
+        series.requests.inc();
+        series.latency.observe((performance.now() - started) / 1000);
       });
       next();
     }) as RequestHandler,
