@@ -86,15 +86,22 @@ async function main() {
         }
       : { DEADROP_STORE: store, DEADROP_DATA_DIR: join(dir, 'data') }),
   };
-  const relay = await startChild(
-    `relay (${store})`,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/src/cli.js', 'serve'],
-    env,
-    '/id',
-    ROOT,
-  );
+  const profiling = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  // `hello`: the baseline itself, profiled the same way, so the two profiles can be compared.
+  const relay =
+    which === 'hello'
+      ? await startChild(
+          'hello world',
+          [...profiling, '--import', 'tsx', 'bench/hello-world.ts'],
+          {},
+          '/',
+          ROOT,
+        )
+      : await startChild(`relay (${store})`, [...profiling, 'dist/src/cli.js', 'serve'], env, '/id', ROOT);
   const pairs = await Promise.all(
-    Array.from({ length: 200 }, async () => (await (await fetch(`${relay.url}/keys`)).json()) as KeyPair),
+    Array.from({ length: which === 'hello' ? 0 : 200 }, async () => {
+      return (await (await fetch(`${relay.url}/keys`)).json()) as KeyPair;
+    }),
   );
   for (const pair of pairs) {
     await fetch(`${relay.url}/private/${pair.private}`, {
@@ -106,6 +113,7 @@ async function main() {
   let n = 0;
   const next = () => pairs[n++ % pairs.length] as KeyPair;
   const requests: Record<string, Request> = {
+    hello: { method: 'GET', path: '/' },
     post: {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

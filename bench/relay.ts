@@ -1,4 +1,5 @@
-// `npm run bench:relay`: the built relay (SQLite, Redis) against a bare Express hello world, with autocannon.
+// `npm run bench:relay`: the built relay (SQLite, Redis) against a bare Express hello world measured right
+// before each case (both meet the same background load), with autocannon; req/s, p99 and CPU per request.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -45,6 +46,8 @@ interface CaseResult {
   errors: number;
   timeouts: number;
   statusCodes: Record<string, number>;
+  /** The hello world measured just before this case: req/s and CPU µs per request. */
+  baseline?: { reqPerSec: number; cpuUsPerReq: number };
   /** Relay req/s ÷ hello-world req/s; undefined for the baseline itself. */
   ratio?: number;
   pass?: boolean;
@@ -174,16 +177,34 @@ async function checkRelay(url: string, store: string): Promise<void> {
   }
 }
 
+/**
+ * A relay case right after the hello world, so that both meet the same load from whatever else runs on
+ * this machine: the ratio is taken against that adjacent baseline.
+ */
+async function againstBaseline(
+  hello: Child,
+  label: string,
+  store: string,
+  relay: Child,
+  requests: Request[],
+): Promise<CaseResult> {
+  const baseline = await measure('hello world GET /', 'none', hello, [{ path: '/' }]);
+  const result = await measure(label, store, relay, requests);
+  return { ...result, baseline: { reqPerSec: baseline.reqPerSec, cpuUsPerReq: baseline.cpuUsPerReq } };
+}
+
 /** The four relay cases on one store; `shared` stores (Redis) are emptied of what the bench left. */
-async function benchRelay(relay: Child, store: string, shared: boolean): Promise<CaseResult[]> {
+async function benchRelay(hello: Child, relay: Child, store: string, shared: boolean): Promise<CaseResult[]> {
   const { url } = relay;
   await checkRelay(url, store);
+  const measureCase = (label: string, requests: Request[]) =>
+    againstBaseline(hello, label, store, relay, requests);
 
   const postPool = await fetchKeyPairs(url, POST_POOL_SIZE);
-  const post = await measure('public POST 1 KiB JSON', store, relay, [postTo(cycle(postPool))]);
+  const post = await measureCase('public POST 1 KiB JSON', [postTo(cycle(postPool))]);
   if (shared) await sendEach(url, postPool.length, drainFrom(cycle(postPool)));
-  const publish = await measure('private KV publish 1 KiB', store, relay, [publishTo(cycle(postPool))]);
-  const read = await measure('public KV read 1 KiB', store, relay, [readFrom(cycle(postPool))]);
+  const publish = await measureCase('private KV publish 1 KiB', [publishTo(cycle(postPool))]);
+  const read = await measureCase('public KV read 1 KiB', [readFrom(cycle(postPool))]);
   if ((read.statusCodes['404'] ?? 0) > 0) read.notes = `${read.statusCodes['404']} reads found nothing`;
 
   // One key per drain, each holding one item, so that the drains measured are real ones and not 404s.
@@ -197,7 +218,7 @@ async function benchRelay(relay: Child, store: string, shared: boolean): Promise
   if (filled['200'] !== poolSize)
     throw new Error(`filling the drain keys answered ${JSON.stringify(filled)}`);
   const drainKeys = cycle(drainPool);
-  const drain = await measure('private GET drain', store, relay, [drainFrom(drainKeys)]);
+  const drain = await measureCase('private GET drain', [drainFrom(drainKeys)]);
   const wrapped = drainKeys.taken > poolSize;
   drain.notes =
     `${poolSize} keys × 1 item; 200 (drained) ${drain.statusCodes['200'] ?? 0}, ` +
@@ -207,8 +228,8 @@ async function benchRelay(relay: Child, store: string, shared: boolean): Promise
   return [post, publish, read, drain];
 }
 
-function withRatio(result: CaseResult, baseline: number): CaseResult {
-  const ratio = result.reqPerSec / baseline;
+function withRatio(result: CaseResult): CaseResult {
+  const ratio = result.reqPerSec / (result.baseline?.reqPerSec ?? Number.NaN);
   return { ...result, ratio, pass: ratio >= (TARGETS[result.store] ?? 1) };
 }
 
@@ -219,8 +240,11 @@ function printTable(results: CaseResult[]): void {
     'req/s',
     'p99 ms',
     'CPU µs/req',
+    'baseline req/s',
+    'baseline CPU µs/req',
     'non-2xx',
     'errors',
+    'CPU ratio',
     'ratio',
     'target',
     'verdict',
@@ -231,8 +255,11 @@ function printTable(results: CaseResult[]): void {
     r.reqPerSec.toFixed(0),
     r.p99Ms.toFixed(0),
     r.cpuUsPerReq.toFixed(0),
+    r.baseline?.reqPerSec.toFixed(0) ?? '-',
+    r.baseline?.cpuUsPerReq.toFixed(0) ?? '-',
     String(r.non2xx),
     String(r.errors),
+    r.baseline ? (r.baseline.cpuUsPerReq / r.cpuUsPerReq).toFixed(3) : '-',
     (r.ratio ?? 1).toFixed(3),
     r.ratio === undefined ? '-' : `≥ ${(TARGETS[r.store] ?? 1).toFixed(2)}`,
     r.ratio === undefined ? 'baseline' : r.pass ? 'PASS' : 'BELOW',
@@ -260,6 +287,7 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   const dataDir = await mkdtemp(join(tmpdir(), 'deadrop-bench-'));
   try {
+    // Runs throughout, idle while a relay case runs: each case is measured right after a baseline run.
     const hello = await startChild(
       'hello world',
       ['--import', 'tsx', 'bench/hello-world.ts'],
@@ -267,9 +295,6 @@ async function main(): Promise<void> {
       '/',
       ROOT,
     );
-    const baseline = await measure('hello world GET /', 'none', hello, [{ path: '/' }]);
-    await hello.stop();
-    results.push(baseline);
 
     const relayEnv = {
       ...common,
@@ -303,9 +328,7 @@ async function main(): Promise<void> {
         ROOT,
       );
       try {
-        for (const result of await benchRelay(relay, store, shared)) {
-          results.push(withRatio(result, baseline.reqPerSec));
-        }
+        for (const result of await benchRelay(hello, relay, store, shared)) results.push(withRatio(result));
       } finally {
         await relay.stop();
       }
