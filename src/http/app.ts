@@ -17,7 +17,7 @@ import { createPagesRouter } from './pages.js';
 import { createPipeRouter, type PipeRouter } from './pipe-routes.js';
 import { singleQuery, waitMs } from './query.js';
 import { createRateLimits } from './rate-limit.js';
-import { failureRedirect, readRedirects, sendDone } from './redirects.js';
+import { failureRedirect, readRedirects, sendDone, sendJsonText } from './redirects.js';
 import { securityHeaders } from './security-headers.js';
 import type { StopSignal } from './stop-signal.js';
 
@@ -47,8 +47,6 @@ export interface AppOperations {
 
 /** What the app holds that a shutdown must close: pipes still waiting. */
 export const pipesOf = (app: express.Express): PipeRouter => app.locals.pipes as PipeRouter;
-
-const sendJsonText = (res: express.Response, text: string) => res.type('application/json').send(text);
 
 const notAllowed =
   (...allowed: string[]): RequestHandler =>

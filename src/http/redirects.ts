@@ -35,11 +35,35 @@ export const readRedirects: RequestHandler = (req, res, next) => {
 
 const redirectsOf = (res: Response): Redirects => (res.locals.redirects as Redirects | undefined) ?? {};
 
+/** The few bodies of a successful write, made once: every write answers one of them. */
+const DONE_BODIES = new Map<string, string>();
+const doneBody = (extra: Record<string, unknown>): string => {
+  const key = JSON.stringify(extra);
+  let body = DONE_BODIES.get(key);
+  if (body === undefined) {
+    body = JSON.stringify({ message: 'Done', error: 'Ok', statusCode: 200, ...extra });
+    if (DONE_BODIES.size < 16) DONE_BODIES.set(key, body);
+  }
+  return body;
+};
+
 /** Answers a successful write: `{"message":"Done",…}`, or 303 to `ok`. */
 export function sendDone(res: Response, extra: Record<string, unknown> = {}): void {
   const { ok } = redirectsOf(res);
   if (ok) res.redirect(303, ok);
-  else res.json({ message: 'Done', error: 'Ok', statusCode: 200, ...extra });
+  else sendJsonText(res, doneBody(extra));
+}
+
+/**
+ * Answers 200 with JSON text as it is (stored items are JSON already): written directly, without
+ * Express's content negotiation and freshness checks, which an API answer never needs.
+ */
+export function sendJsonText(res: Response, text: string): void {
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  });
+  res.end(text);
 }
 
 /** Where a failed request goes instead of its error body, if anywhere. */
