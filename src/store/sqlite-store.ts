@@ -1,9 +1,11 @@
-// The embedded store: one SQLite file through better-sqlite3. Every operation is one synchronous
-// transaction on the process's one connection, so each is atomic by construction (DESIGN §3).
+// The embedded store: one SQLite file through better-sqlite3. Every operation runs synchronously on the
+// process's one connection, so each is atomic by construction (DESIGN §3); the writes of one turn of the
+// event loop commit together (sqlite-batch.ts), and each is acknowledged only once committed.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
+import { createWriteBatcher } from './sqlite-batch.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 import { createPurger, type Purger } from './sqlite-purge.js';
 import { SCHEMA } from './sqlite-schema.js';
@@ -216,6 +218,8 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   };
 
   const purger: Purger = createPurger(db, now, options.purgeIntervalMs, options.onPurgeStep);
+  // Every write goes through the group commit; reads answer at once from what is committed.
+  const batchedWrite = createWriteBatcher(db);
   const legacyFileFound = !inMemory && existsSync(join(dataDir, LEGACY_FILE));
 
   return {
@@ -223,64 +227,75 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     purge: () => purger.purge(),
     usedBytes,
 
-    appendUnlessHooked: async (pub, item, ttlMs, max) =>
-      bounded(item.length, () => tx.appendUnlessHooked(pub, item, ttlMs, max)),
-    appendToQueue: async (pub, item, ttlMs, max) =>
-      bounded(item.length, () => tx.appendToQueue(pub, item, ttlMs, max)),
-    drainQueue: async (pub) => tx.drainQueue(pub),
+    appendUnlessHooked: (pub, item, ttlMs, max) =>
+      batchedWrite(() => bounded(item.length, () => tx.appendUnlessHooked(pub, item, ttlMs, max))),
+    appendToQueue: (pub, item, ttlMs, max) =>
+      batchedWrite(() => bounded(item.length, () => tx.appendToQueue(pub, item, ttlMs, max))),
+    drainQueue: (pub) => batchedWrite(() => tx.drainQueue(pub)),
     queueStats: async (pub) => {
       const at = now();
       const { count, newest } = sql.queueStats.get(pub, at) as { count: number; newest: number | null };
       return { count, ttlMs: remaining(newest, at) };
     },
 
-    publishValue: async (pub, value, ttlMs) =>
-      bounded(value.length, () => {
-        sql.putValue.run(pub, value, now() + ttlMs);
-        return 'stored' as const;
-      }),
+    publishValue: (pub, value, ttlMs) =>
+      batchedWrite(() =>
+        bounded(value.length, () => {
+          sql.putValue.run(pub, value, now() + ttlMs);
+          return 'stored' as const;
+        }),
+      ),
     readValue: async (pub) => sql.readValue.get(pub, now()) as string | undefined,
-    renewValue: async (pub, ttlMs) => {
-      const at = now();
-      return sql.renewValue.run(at + ttlMs, pub, at).changes > 0;
-    },
-    deleteValue: async (pub) => {
-      sql.deleteValue.run(pub);
-    },
+    renewValue: (pub, ttlMs) =>
+      batchedWrite(() => {
+        const at = now();
+        return sql.renewValue.run(at + ttlMs, pub, at).changes > 0;
+      }),
+    deleteValue: (pub) =>
+      batchedWrite(() => {
+        sql.deleteValue.run(pub);
+      }),
     valueTtl: async (pub) => {
       const at = now();
       return remaining(sql.valueExpires.get(pub, at), at);
     },
 
-    putField: async (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
-      bounded(typeof value === 'string' ? value.length : value.byteLength, () =>
-        tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota),
+    putField: (pub, uid, value, ttlMs, { maxFields, blobQuota }) =>
+      batchedWrite(() =>
+        bounded(typeof value === 'string' ? value.length : value.byteLength, () =>
+          tx.putField(pub, uid, value, ttlMs, maxFields, blobQuota),
+        ),
       ),
-    takeField: async (pub, uid) => {
-      const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
-      return row && row.expires > now() ? row.value : undefined;
-    },
+    takeField: (pub, uid) =>
+      batchedWrite(() => {
+        const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
+        return row && row.expires > now() ? row.value : undefined;
+      }),
     fieldTtl: async (pub, uid) => {
       const at = now();
       return remaining(sql.fieldExpires.get(pub, uid, at), at);
     },
-    deleteField: async (pub, uid) => {
-      sql.deleteField.run(pub, uid);
-    },
+    deleteField: (pub, uid) =>
+      batchedWrite(() => {
+        sql.deleteField.run(pub, uid);
+      }),
     blobBytes: async (pub) => sql.blobBytes.get(pub, now()) as number,
 
-    moveToLog: async (pub, keepMs, max) => tx.moveToLog(pub, keepMs, max),
-    readLog: async (pub, ackedId) => tx.readLog(pub, ackedId),
+    moveToLog: (pub, keepMs, max) => batchedWrite(() => tx.moveToLog(pub, keepMs, max)),
+    readLog: (pub, ackedId) => batchedWrite(() => tx.readLog(pub, ackedId)),
 
-    setHook: async (pub, record, ttlMs) => {
-      sql.putHook.run(pub, record, now() + ttlMs);
-    },
+    setHook: (pub, record, ttlMs) =>
+      batchedWrite(() => {
+        sql.putHook.run(pub, record, now() + ttlMs);
+      }),
     getHook: async (pub) => sql.getHook.get(pub, now()) as string | undefined,
-    deleteHook: async (pub) => {
-      sql.deleteHook.run(pub);
-    },
+    deleteHook: (pub) =>
+      batchedWrite(() => {
+        sql.deleteHook.run(pub);
+      }),
 
     close: async () => {
+      batchedWrite.flush();
       await purger.stop();
       await checkpointer?.stop();
       db.close();
