@@ -93,28 +93,33 @@ async function openRedisBackend(
     import('../store/redis-store.js'),
     import('../pipe/redis-token-registry.js'),
   ]);
-  const { isConnectionReady, onPrimaryReady, whenConnected, closeConnection } = connection;
+  const { isConnectionReady, whenConnected, closeConnection } = connection;
   const cluster = 'clusterSeeds' in target;
   const watch = createOutageWatch(cluster ? 'the Redis Cluster' : 'Redis', logger);
-  const onError = (error: Error) => watch.failed(error, false);
-  const client = cluster
-    ? connection.createRedisClusterConnection(target.clusterSeeds, onError)
-    : connection.createRedisConnection(target.url, onError);
+  let lastFailureAt = 0;
+  const onError = (error: Error) => outage.failed(error, false);
   // On a cluster, a request that succeeds on one shard says nothing of a shard still failing over: the
-  // outage ends when every primary answers, so that a failover logs one line when it starts and one
+  // outage ends when a look at every primary, begun after the last failure, finds each one answering
+  // (redis-cluster-topology.ts, once a second), so that a failover logs one line when it starts and one
   // when it is over, not one per request that happens to succeed or fail.
   const outage: OutageWatch = cluster
     ? {
-        failed: (error, refused) => watch.failed(error, refused),
-        recovered: () => {
-          if (isConnectionReady(client)) watch.recovered();
+        failed: (error, refused) => {
+          lastFailureAt = Date.now();
+          watch.failed(error, refused);
         },
+        recovered: () => {},
         get down() {
           return watch.down;
         },
       }
     : watch;
-  onPrimaryReady(client, () => outage.recovered());
+  const client = cluster
+    ? connection.createRedisClusterConnection(target.clusterSeeds, onError, (checkStartedAt) => {
+        if (checkStartedAt > lastFailureAt) watch.recovered();
+      })
+    : connection.createRedisConnection(target.url, onError);
+  if (!cluster) client.on('ready', () => watch.recovered());
   // Redis being down at start is not fatal: the relay answers 503 until it is back.
   await Promise.race([whenConnected(client), sleep(REDIS_START_WAIT_MS)]);
   const notifier = createRedisNotifier(client, outage);

@@ -2,7 +2,7 @@
 // to evict a relay's data (every key has a TTL, so a volatile-* policy would pick ours) or refuse a write
 // half way through. On a cluster every primary is watched: a key pair's writes all land on one shard.
 import type { Logger } from 'pino';
-import { primaryClientsOf, type RedisConnection } from '../store/redis-connection.js';
+import { primaryClientsOf, type RedisConnection, replyWithin } from '../store/redis-connection.js';
 
 /** How often each instance reads Redis's memory figures: one cheap INFO per primary. */
 const POLL_MS = 250;
@@ -40,7 +40,7 @@ async function readPrimaries(client: RedisConnection): Promise<PrimaryMemory[] |
     if (primaries.length === 0 || primaries.some((primary) => !primary.isReady)) return undefined;
     return await Promise.all(
       primaries.map(async (primary) => {
-        const info = await primary.info('memory');
+        const info = await replyWithin(primary.info('memory'));
         return {
           used: Number(infoField(info, 'used_memory') ?? 0),
           maxmemory: Number(infoField(info, 'maxmemory') ?? 0),
@@ -92,8 +92,13 @@ export function watchRedisCapacity(
     }
   };
 
+  let polling = false;
   const poll = async () => {
-    const memory = await readPrimaries(client);
+    if (polling) return; // a reading still waits for a slow primary
+    polling = true;
+    const memory = await readPrimaries(client).finally(() => {
+      polling = false;
+    });
     if (!memory) return;
     primaries = memory.map((primary) => ({
       used: primary.used,

@@ -3,7 +3,13 @@
 import { EventEmitter } from 'node:events';
 import type { OutageWatch } from '../backend/outage.js';
 import { errors } from '../errors.js';
-import { closeConnection, isCluster, publishTo, type RedisConnection } from '../store/redis-connection.js';
+import {
+  closeConnection,
+  isCluster,
+  publishTo,
+  type RedisConnection,
+  replyWithin,
+} from '../store/redis-connection.js';
 
 /** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
 export type Topic = 'queue' | `field:${string}`;
@@ -79,7 +85,7 @@ export function createRedisNotifier(client: RedisConnection, outage: OutageWatch
   return {
     notify: async (pub, topic) => {
       try {
-        await publishTo(client, channelOf(pub), topic);
+        await replyWithin(publishTo(client, channelOf(pub), topic));
       } catch (error) {
         outage.failed(error, false); // the waiter still finds the item when its wait ends or it looks again
       }
@@ -89,7 +95,7 @@ export function createRedisNotifier(client: RedisConnection, outage: OutageWatch
       const remove = listeners.add(channel, topic, listener);
       let ready = subscribed.get(channel);
       if (!ready) {
-        ready = connected.then(() => subscriber.subscribe(channel, onMessage));
+        ready = connected.then(() => replyWithin(subscriber.subscribe(channel, onMessage)));
         subscribed.set(channel, ready);
       }
       try {

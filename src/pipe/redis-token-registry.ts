@@ -1,7 +1,7 @@
 // Pipe tokens in Redis, so that both sides of a pipe meet on one instance whichever instance they ask (DESIGN §6, §8).
 import { type CommandParser, defineScript } from '@redis/client';
 import { errors } from '../errors.js';
-import type { RedisConnection } from '../store/redis-connection.js';
+import { type RedisConnection, replyWithin } from '../store/redis-connection.js';
 import type { PipeDirection } from './sides.js';
 import { newPipeToken, pipeLineFull, type RegistryLimits, type TokenRegistry } from './token-registry.js';
 
@@ -93,7 +93,7 @@ export function createRedisTokenRegistry(
 ): TokenRegistry {
   const guarded = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
-      return await operation();
+      return await replyWithin(operation());
     } catch (error) {
       throw errors.storeUnavailable(error);
     }

@@ -66,18 +66,31 @@ const answersWithin = (node: NodeClient | undefined, ms: number): Promise<boolea
   return Promise.race([answered, late]).finally(() => clearTimeout(timer));
 };
 
+/** The watchdog of one cluster client. */
+export interface TopologyWatch {
+  /** False once a check found a primary not answering, until a later check finds every one answering. */
+  healthy(): boolean;
+  stop(): void;
+}
+
 /**
  * Re-reads the map whenever a node connection retries (a crashed primary: within one reconnect delay of
  * its replica's promotion), and once a second while a primary is not ready, does not answer a PING
  * within a second (a hung primary under load: its socket never goes idle, so the socket timeout alone
- * would not see it), or a slot has no primary. Returns a function that stops the watchdog.
+ * would not see it), or a slot has no primary. Calls `onHealthy` with the time each check that found
+ * every primary answering began.
  */
-export function keepTopologyCurrent(client: TopologyAware): () => void {
+export function keepTopologyCurrent(
+  client: TopologyAware,
+  onHealthy: (checkStartedAt: number) => void = () => {},
+): TopologyWatch {
   client.on('node-reconnecting', () => void refreshTopology(client));
   let checking = false;
+  let healthy = true;
   const check = async () => {
     if (checking || !client.isOpen) return;
     checking = true;
+    const startedAt = Date.now();
     try {
       const nodes = [...client.masters.map((node) => node.client), client.pubSubNode?.client];
       const answers = await Promise.all(
@@ -87,13 +100,13 @@ export function keepTopologyCurrent(client: TopologyAware): () => void {
             : answersWithin(node, WATCH_INTERVAL_MS),
         ),
       );
-      if (client.masters.length === 0 || answers.includes(false) || hasSlotWithoutPrimary(client)) {
-        await refreshTopology(client);
-      }
+      healthy = client.masters.length > 0 && !answers.includes(false) && !hasSlotWithoutPrimary(client);
+      if (!healthy) await refreshTopology(client);
     } finally {
       checking = false;
     }
+    if (healthy) onHealthy(startedAt);
   };
   const timer = setInterval(() => void check(), WATCH_INTERVAL_MS).unref();
-  return () => clearInterval(timer);
+  return { healthy: () => healthy, stop: () => clearInterval(timer) };
 }

@@ -22,6 +22,30 @@ const MAX_CLUSTER_RECONNECT_DELAY_MS = 500;
 const PING_INTERVAL_MS = 1000;
 const SOCKET_TIMEOUT_MS = 3000;
 
+/**
+ * How long any command may go unanswered before the caller gives up (a 503): node-redis's own
+ * per-command timeout ends when the command is written, and under load a hung primary's socket is never
+ * idle, so its socket timeout would not fire. A reply normally takes milliseconds.
+ */
+export const REPLY_DEADLINE_MS = 2000;
+
+/** Thrown when Redis did not answer within REPLY_DEADLINE_MS; the command may still run. */
+export class RedisDeadlineError extends Error {
+  constructor() {
+    super(`Redis did not answer within ${REPLY_DEADLINE_MS} ms`);
+    this.name = 'RedisDeadlineError';
+  }
+}
+
+/** `reply`, or a RedisDeadlineError once REPLY_DEADLINE_MS have passed without it. */
+export function replyWithin<T>(reply: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisDeadlineError()), REPLY_DEADLINE_MS);
+  });
+  return Promise.race([reply, late]).finally(() => clearTimeout(timer));
+}
+
 const socketOptions = (maxReconnectDelayMs: number) => ({
   connectTimeout: CONNECT_TIMEOUT_MS,
   socketTimeout: SOCKET_TIMEOUT_MS,
@@ -62,7 +86,11 @@ function credentialsOf(seedUrl: string | undefined): { username?: string; passwo
  * a drain must see the append just made. Keeps the slot map current after failovers, and keeps trying
  * to reach the cluster if no seed answers at start.
  */
-export function createRedisClusterConnection(seedUrls: readonly string[], onError: (error: Error) => void) {
+export function createRedisClusterConnection(
+  seedUrls: readonly string[],
+  onError: (error: Error) => void,
+  onHealthy?: (checkStartedAt: number) => void,
+) {
   const client = createCluster({
     rootNodes: seedUrls.map((url) => ({ url })),
     defaults: {
@@ -78,7 +106,7 @@ export function createRedisClusterConnection(seedUrls: readonly string[], onErro
   });
   client.on('error', onError);
   client.on('node-error', onError);
-  const stopWatching = keepTopologyCurrent(client);
+  const watch = keepTopologyCurrent(client, onHealthy);
   let closing = false;
   const connectUntilDone = async (attempt: number): Promise<void> => {
     try {
@@ -95,9 +123,10 @@ export function createRedisClusterConnection(seedUrls: readonly string[], onErro
   const connected = connectUntilDone(0);
   clusterStates.set(client, {
     connected,
+    healthy: watch.healthy,
     stop: () => {
       closing = true;
-      stopWatching();
+      watch.stop();
     },
   });
   return client;
@@ -110,16 +139,27 @@ export type ClusterRedisConnection = ReturnType<typeof createRedisClusterConnect
 /** A connection with the relay's scripts: what the store, pipe tokens, limiters and notifier use. */
 export type RedisConnection = SingleRedisConnection | ClusterRedisConnection;
 
-const clusterStates = new WeakMap<object, { connected: Promise<void>; stop: () => void }>();
+const clusterStates = new WeakMap<
+  object,
+  { connected: Promise<void>; healthy: () => boolean; stop: () => void }
+>();
 
 /** True for a Redis Cluster connection. */
 export const isCluster = (client: RedisConnection): client is ClusterRedisConnection => 'masters' in client;
 
-/** True when every primary (the one server, or each primary of the cluster) answers commands. */
+/**
+ * True when every primary (the one server, or each primary of the cluster) is connected, and on a
+ * cluster when the watchdog's last look found each one answering.
+ */
 export function isConnectionReady(client: RedisConnection): boolean {
   if (!isCluster(client)) return client.isReady;
   const primaries = client.masters;
-  return client.isOpen && primaries.length > 0 && primaries.every((node) => node.client?.isReady === true);
+  return (
+    client.isOpen &&
+    (clusterStates.get(client)?.healthy() ?? true) &&
+    primaries.length > 0 &&
+    primaries.every((node) => node.client?.isReady === true)
+  );
 }
 
 /** Resolves once the connection is first ready (or never, if Redis never answers: race it). */
@@ -128,12 +168,6 @@ export function whenConnected(client: RedisConnection): Promise<void> {
     return client.isReady ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
   }
   return clusterStates.get(client)?.connected ?? Promise.resolve();
-}
-
-/** Calls `listener` whenever a connection to a primary becomes ready (after a reconnect or a failover). */
-export function onPrimaryReady(client: RedisConnection, listener: () => void): void {
-  if (isCluster(client)) client.on('node-ready', listener);
-  else client.on('ready', listener);
 }
 
 /** One client per primary, for what must be asked of each (INFO memory). */
