@@ -31,13 +31,18 @@ const refreshing = new WeakMap<object, Promise<void>>();
  * Re-reads the slot map from a node that answers (else from the seeds), one refresh at a time per
  * client. Once a replica is promoted, the old primary drops out of the map: its connection is destroyed
  * (its pending commands fail, so requests get 503 rather than hang) and classic subscriptions on it are
- * moved to a live node. Errors are reported by node-redis's own 'error' event.
+ * moved to a live node. `silent` are nodes known not to answer: asking a frozen one for the map would
+ * wait out a socket timeout first. Errors are reported by node-redis's own 'error' event.
  */
-export function refreshTopology(client: TopologyAware): Promise<void> {
+export function refreshTopology(
+  client: TopologyAware,
+  silent: ReadonlySet<NodeClient | undefined> = new Set(),
+): Promise<void> {
   const running = refreshing.get(client);
   if (running) return running;
   const nodes = client.masters.map((node) => node.client).filter((node) => node !== undefined);
-  const startWith = nodes.find((node) => node.isReady) ?? nodes[0] ?? client.pubSubNode?.client;
+  const startWith =
+    nodes.find((node) => node.isReady && !silent.has(node)) ?? nodes[0] ?? client.pubSubNode?.client;
   if (!startWith || !client.isOpen) return Promise.resolve();
   const refresh = client._slots
     .rediscover(startWith as never)
@@ -101,7 +106,7 @@ export function keepTopologyCurrent(
         ),
       );
       healthy = client.masters.length > 0 && !answers.includes(false) && !hasSlotWithoutPrimary(client);
-      if (!healthy) await refreshTopology(client);
+      if (!healthy) await refreshTopology(client, new Set(nodes.filter((_, index) => !answers[index])));
     } finally {
       checking = false;
     }

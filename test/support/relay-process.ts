@@ -2,6 +2,7 @@
 // log lines kept for the test to read; killed when the test process exits, however it exits.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +15,8 @@ export interface RelayProcess {
   readonly url: string;
   /** Every JSON log line written so far, parsed. */
   readonly logs: ReadonlyArray<{ level: number; msg: string; [field: string]: unknown }>;
+  /** CPU time (user + system) the process has used so far, in ms, from /proc. */
+  cpuMs(): Promise<number>;
   /** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. */
   stop(): Promise<void>;
 }
@@ -84,6 +87,12 @@ export async function startRelayProcess(env: Record<string, string>): Promise<Re
   return {
     url,
     logs,
+    cpuMs: async () => {
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      // After the command name (which may hold spaces): utime and stime, in clock ticks of 10 ms.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
