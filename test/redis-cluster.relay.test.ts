@@ -2,11 +2,15 @@
 // bans and the blob quota hold across instances, as they do on one Redis.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Server } from 'node:net';
+import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openBackend } from '../src/backend/open-backend.js';
+import { composeRelay } from '../src/compose.js';
 import type { Config } from '../src/config.js';
 import { continueUnlessPipe } from '../src/http/pipe-routes.js';
-import { openTestRelay, randomSecret, type TestRelay, waitFor } from './helpers.js';
+import { createKeyring } from '../src/keys.js';
+import { openTestRelay, randomSecret, silentLogger, type TestRelay, testConfig, waitFor } from './helpers.js';
 import { type LocalRedisCluster, startRedisCluster } from './support/redis-cluster.js';
 
 const MIB = 1_048_576;
@@ -183,3 +187,69 @@ describe('the blob quota across two instances on a cluster', () => {
     expect(await b.store.blobBytes(pair.public)).toBe(5 * MIB);
   });
 });
+
+describe('a relay whose cluster does not answer at start', () => {
+  it('answers 503, keeps trying its seed, and serves once the seed answers', async () => {
+    // The only seed is a port where nothing listens yet; later a forwarder there leads to a real node.
+    const placeholder = createTcpServer();
+    await new Promise<void>((resolve) => placeholder.listen(0, '127.0.0.1', resolve));
+    const seedPort = (placeholder.address() as AddressInfo).port;
+    await new Promise((resolve) => placeholder.close(resolve));
+    const relay = await openRelayOnSeeds([`redis://127.0.0.1:${seedPort}`], randomSecret());
+    let forwarder: Server | undefined;
+    try {
+      const keys = relay.keys();
+      const before = await postJson(`${relay.url}/public/${keys.public}`, { n: 1 });
+      expect(before.status).toBe(503);
+      expect(await before.json()).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+
+      const target = Number(new URL(cluster.seedUrls[0] as string).port);
+      forwarder = createTcpServer((socket) => {
+        const upstream = connect(target, '127.0.0.1');
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      });
+      await new Promise<void>((resolve) => forwarder?.listen(seedPort, '127.0.0.1', resolve));
+      await waitFor(
+        async () => (await postJson(`${relay.url}/public/${keys.public}`, { n: 2 })).status === 200,
+        'the relay to reach the cluster through its seed',
+        10_000,
+      );
+      const drained = await fetch(`${relay.url}/private/${keys.private}`);
+      expect(await drained.json()).toEqual([{ n: 2 }]);
+    } finally {
+      forwarder?.close();
+    }
+  });
+});
+
+/** An instance on the given seeds rather than the test cluster's, not waiting for Redis to answer. */
+async function openRelayOnSeeds(seeds: string[], secret: string): Promise<Instance> {
+  const config = testConfig({ store: 'redis', redisCluster: seeds });
+  const backend = await openBackend(config, silentLogger);
+  const { app, relay } = composeRelay({ config, backend, secret, logger: silentLogger });
+  const server = createServer(app);
+  server.keepAliveTimeout = 1;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const keyring = createKeyring(secret);
+  const instance: Instance = {
+    app,
+    agent: request(app),
+    relay,
+    backend,
+    store: backend.store,
+    notifier: backend.notifier,
+    keyring,
+    keys: () => keyring.issue(),
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    dispose: () => backend.close(),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await backend.close();
+    },
+  };
+  opened.push(instance);
+  return instance;
+}
