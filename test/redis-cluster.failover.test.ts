@@ -2,7 +2,7 @@
 // posts while a primary of the cluster is killed, shut down or frozen. The relay answers 503 for that
 // shard meanwhile, serves again on its own, logs the outage once, and every acknowledged item is read back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPLY_DEADLINE_MS } from '../src/store/redis-connection.js';
+import { REPLY_DEADLINE_MS } from '../src/store/redis-deadline.js';
 import { randomSecret } from './helpers.js';
 import { type FailoverReport, measureFailover } from './support/failover-load.js';
 import { type LocalRedisCluster, type StopHow, startRedisCluster } from './support/redis-cluster.js';

@@ -1,7 +1,8 @@
 // Counters per client and window (rate limits, byte budgets, bans) on the backend's storage, through
 // rate-limiter-flexible: in this process for the embedded stores, in Redis so they hold across instances.
 import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import { type RedisConnection, replyWithin } from '../store/redis-connection.js';
+import type { RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 
 /** One kind of counter: `points` per `durationS` window per key; past them, blocked for `blockS` if set. */
 export interface LimiterSpec {

@@ -2,7 +2,8 @@
 // to evict a relay's data (every key has a TTL, so a volatile-* policy would pick ours) or refuse a write
 // half way through. On a cluster every primary is watched: a key pair's writes all land on one shard.
 import type { Logger } from 'pino';
-import { primaryClientsOf, type RedisConnection, replyWithin } from '../store/redis-connection.js';
+import { primaryClientsOf, type RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 
 /** How often each instance reads Redis's memory figures: one cheap INFO per primary. */
 const POLL_MS = 250;

@@ -3,13 +3,8 @@
 import { EventEmitter } from 'node:events';
 import type { OutageWatch } from '../backend/outage.js';
 import { errors } from '../errors.js';
-import {
-  closeConnection,
-  isCluster,
-  publishTo,
-  type RedisConnection,
-  replyWithin,
-} from '../store/redis-connection.js';
+import { closeConnection, isCluster, publishTo, type RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 
 /** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
 export type Topic = 'queue' | `field:${string}`;

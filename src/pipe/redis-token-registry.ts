@@ -1,7 +1,8 @@
 // Pipe tokens in Redis, so that both sides of a pipe meet on one instance whichever instance they ask (DESIGN §6, §8).
 import { type CommandParser, defineScript } from '@redis/client';
 import { errors } from '../errors.js';
-import { type RedisConnection, replyWithin } from '../store/redis-connection.js';
+import type { RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 import type { PipeDirection } from './sides.js';
 import { newPipeToken, pipeLineFull, type RegistryLimits, type TokenRegistry } from './token-registry.js';
 

@@ -1,7 +1,8 @@
 // The shared store on Redis: every operation is one round trip (a script or one command), so any number
 // of relay instances can share it without losing or duplicating an item (DESIGN §3, §8).
 import { RESP_TYPES } from '@redis/client';
-import { type RedisConnection, replyWithin } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
+import { replyWithin } from './redis-deadline.js';
 import { type FieldValue, type LogEntry, type Store, storeKeys, type WriteResult } from './store.js';
 
 /** One-to-one values carry their kind in a first byte, so JSON and blobs share one Redis string. */
