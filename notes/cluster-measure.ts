@@ -1,6 +1,6 @@
 // Measures, on a real local Redis Cluster, what a primary failover costs a node-redis client: the gap of
 // errors, the acknowledged writes lost, and what WAIT adds. Run: npx tsx notes/cluster-measure.ts [runs]
-import { createCluster, type RedisClusterType } from '@keyv/redis';
+import { createCluster, type RedisClusterType } from '@redis/client';
 import { clusterOptionsFor, refreshTopologyOnReconnect } from '../test/support/cluster-client.js';
 import { type LocalRedisCluster, type StopHow, startRedisCluster } from '../test/support/redis-cluster.js';
 

@@ -10,6 +10,8 @@ export interface Config {
   readonly store: StoreKind;
   readonly dataDir: string;
   readonly redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER), used instead of REDIS_URL. */
+  readonly redisCluster: readonly string[] | undefined;
   /** Undefined means: generate one and keep it in the data dir (not allowed with Redis). */
   readonly secret: string | undefined;
   readonly ttlSeconds: number;
@@ -148,6 +150,33 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * REDIS_CLUSTER: seed nodes as comma-separated redis:// or rediss:// URLs with a host and a port; any one
+ * that answers gives the client the whole cluster. Pushes a sentence per bad seed.
+ */
+function clusterSeeds(raw: string | undefined, problems: string[]): readonly string[] | undefined {
+  if (raw === undefined) return undefined;
+  const seeds = raw
+    .split(',')
+    .map((seed) => seed.trim())
+    .filter((seed) => seed !== '');
+  const bad = seeds.filter((seed) => {
+    try {
+      const url = new URL(seed);
+      return !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '' || url.port === '';
+    } catch {
+      return true;
+    }
+  });
+  if (seeds.length === 0 || bad.length > 0) {
+    problems.push(
+      `REDIS_CLUSTER must list seed nodes as redis://host:port (or rediss://), separated by commas, such as redis://10.0.0.1:7000,redis://10.0.0.2:7000, but ${seeds.length === 0 ? 'it names none' : `"${(bad[0] as string).replace(/\/\/[^@/]*@/, '//…@').slice(0, 40)}" is not one`}.`,
+    );
+    return undefined;
+  }
+  return Object.freeze(seeds);
+}
+
 /** Reads and checks the configuration; throws a ConfigError listing every bad value. */
 export function loadConfig(env: Env): Config {
   const problems: string[] = [];
@@ -171,12 +200,20 @@ export function loadConfig(env: Env): Config {
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push(`REDIS_URL must start with redis:// or rediss://, but it is "${redisUrl.slice(0, 40)}".`);
   }
-  const storeName = value('DEADROP_STORE') ?? (redisUrl ? 'redis' : 'sqlite');
+  const redisCluster = clusterSeeds(value('REDIS_CLUSTER'), problems);
+  if (redisUrl !== undefined && redisCluster !== undefined) {
+    problems.push(
+      'REDIS_URL and REDIS_CLUSTER are both set; set REDIS_URL for one Redis server or REDIS_CLUSTER for a Redis Cluster, not both.',
+    );
+  }
+  const storeName = value('DEADROP_STORE') ?? (redisUrl || redisCluster ? 'redis' : 'sqlite');
   let store: StoreKind = 'sqlite';
   if (storeName === 'sqlite' || storeName === 'redis' || storeName === 'memory') store = storeName;
   else problems.push(`DEADROP_STORE must be sqlite, redis or memory, but it is "${storeName}".`);
-  if (store === 'redis' && redisUrl === undefined) {
-    problems.push('DEADROP_STORE is redis, so REDIS_URL must be set (for example redis://127.0.0.1:6379).');
+  if (store === 'redis' && redisUrl === undefined && redisCluster === undefined) {
+    problems.push(
+      'DEADROP_STORE is redis, so REDIS_URL must be set (for example redis://127.0.0.1:6379), or REDIS_CLUSTER for a Redis Cluster.',
+    );
   }
   const secret = value('DEADROP_SECRET');
   if (secret !== undefined && secret.length < MIN_SECRET_LENGTH) {
@@ -229,6 +266,7 @@ export function loadConfig(env: Env): Config {
     store,
     dataDir: value('DEADROP_DATA_DIR') ?? './data',
     redisUrl,
+    redisCluster,
     secret,
     ttlSeconds: integer('DEADROP_TTL', DEFAULT_TTL_SECONDS, 1, 31_536_000, 'a number of seconds'),
     bodyLimit: integer('DEADROP_BODY_LIMIT', DEFAULT_BODY_LIMIT, 1, 1_048_576, 'a number of bytes'),

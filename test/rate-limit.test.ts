@@ -7,7 +7,10 @@ import { memoryLimiters, redisLimiters } from '../src/backend/limiters.js';
 import { RelayError } from '../src/errors.js';
 import { clientHasher } from '../src/http/client-address.js';
 import { createRateLimits, type RateLimits, type RouteClass } from '../src/http/rate-limit.js';
-import { createRedisConnection, type RedisConnection } from '../src/store/redis-connection.js';
+import {
+  createRedisConnection,
+  type SingleRedisConnection as RedisConnection,
+} from '../src/store/redis-connection.js';
 import { REDIS_URL, randomSecret, waitFor } from './helpers.js';
 
 const clients: RedisConnection[] = [];

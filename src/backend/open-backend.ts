@@ -38,7 +38,7 @@ const REDIS_START_WAIT_MS = 3000;
 
 type BackendConfig = Pick<
   Config,
-  'store' | 'dataDir' | 'redisUrl' | 'pipeTtlSeconds' | 'pipeMax' | 'storeMax'
+  'store' | 'dataDir' | 'redisUrl' | 'redisCluster' | 'pipeTtlSeconds' | 'pipeMax' | 'storeMax'
 >;
 
 /**
@@ -48,7 +48,10 @@ type BackendConfig = Pick<
 export async function openBackend(config: BackendConfig, logger: Logger): Promise<Backend> {
   const pipeLimits = { ttlMs: config.pipeTtlSeconds * 1000, max: config.pipeMax };
   if (config.store === 'redis') {
-    return openRedisBackend(config.redisUrl as string, pipeLimits, config.storeMax, logger);
+    const target = config.redisCluster
+      ? { clusterSeeds: config.redisCluster }
+      : { url: config.redisUrl as string };
+    return openRedisBackend(target, pipeLimits, config.storeMax, logger);
   }
 
   const { openSqliteStore } = await import('../store/sqlite-store.js');
@@ -76,23 +79,49 @@ export async function openBackend(config: BackendConfig, logger: Logger): Promis
   };
 }
 
+/** Where the Redis backend connects: one server, or the seed nodes of a cluster. */
+type RedisTarget = { url: string } | { clusterSeeds: readonly string[] };
+
 async function openRedisBackend(
-  url: string,
+  target: RedisTarget,
   pipeLimits: { ttlMs: number; max: number },
   storeMax: number | undefined,
   logger: Logger,
 ): Promise<Backend> {
-  const [{ createRedisConnection }, { createRedisStore }, { createRedisTokenRegistry }] = await Promise.all([
+  const [connection, { createRedisStore }, { createRedisTokenRegistry }] = await Promise.all([
     import('../store/redis-connection.js'),
     import('../store/redis-store.js'),
     import('../pipe/redis-token-registry.js'),
   ]);
-  const outage = createOutageWatch('Redis', logger);
-  const client = createRedisConnection(url, (error) => outage.failed(error, false));
-  client.on('ready', () => outage.recovered());
+  const { isConnectionReady, whenConnected, closeConnection } = connection;
+  const cluster = 'clusterSeeds' in target;
+  const watch = createOutageWatch(cluster ? 'the Redis Cluster' : 'Redis', logger);
+  let lastFailureAt = 0;
+  const onError = (error: Error) => outage.failed(error, false);
+  // On a cluster, a request that succeeds on one shard says nothing of a shard still failing over: the
+  // outage ends when a look at every primary, begun after the last failure, finds each one answering
+  // (redis-cluster-topology.ts, once a second), so that a failover logs one line when it starts and one
+  // when it is over, not one per request that happens to succeed or fail.
+  const outage: OutageWatch = cluster
+    ? {
+        failed: (error, refused) => {
+          lastFailureAt = Date.now();
+          watch.failed(error, refused);
+        },
+        recovered: () => {},
+        get down() {
+          return watch.down;
+        },
+      }
+    : watch;
+  const client = cluster
+    ? connection.createRedisClusterConnection(target.clusterSeeds, onError, (checkStartedAt) => {
+        if (checkStartedAt > lastFailureAt) watch.recovered();
+      })
+    : connection.createRedisConnection(target.url, onError);
+  if (!cluster) client.on('ready', () => watch.recovered());
   // Redis being down at start is not fatal: the relay answers 503 until it is back.
-  // Not `once(client, 'ready')`: that rejects at the first connection error, which is no reason to stop.
-  await Promise.race([new Promise((resolve) => client.once('ready', resolve)), sleep(REDIS_START_WAIT_MS)]);
+  await Promise.race([whenConnected(client), sleep(REDIS_START_WAIT_MS)]);
   const notifier = createRedisNotifier(client, outage);
   const capacity = watchRedisCapacity(client, storeMax, logger);
   return {
@@ -101,13 +130,11 @@ async function openRedisBackend(
     notifier,
     limiters: redisLimiters(client),
     outage,
-    health: () => ({ kind: 'redis', up: client.isReady && !outage.down }),
+    health: () => ({ kind: 'redis', up: isConnectionReady(client) && !outage.down }),
     close: async () => {
       capacity.stop();
       await notifier.close();
-      // A connection still reconnecting has nothing to flush: it is dropped, not closed.
-      if (client.isReady) await client.close().catch(() => client.destroy());
-      else if (client.isOpen) client.destroy();
+      await closeConnection(client);
     },
   };
 }

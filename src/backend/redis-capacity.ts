@@ -1,10 +1,11 @@
 // The global bound on Redis (issue 11): writes stop with 507 before Redis is full, so that it never has
 // to evict a relay's data (every key has a TTL, so a volatile-* policy would pick ours) or refuse a write
-// half way through.
+// half way through. On a cluster every primary is watched: a key pair's writes all land on one shard.
 import type { Logger } from 'pino';
-import type { RedisConnection } from '../store/redis-connection.js';
+import { primaryClientsOf, type RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 
-/** How often each instance reads Redis's memory figures: one cheap INFO. */
+/** How often each instance reads Redis's memory figures: one cheap INFO per primary. */
 const POLL_MS = 250;
 /**
  * Writes stop at this share of maxmemory: room for what other instances wrote since the last reading
@@ -26,60 +27,95 @@ export interface Capacity {
 const infoField = (info: string, field: string): string | undefined =>
   new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 
+interface PrimaryMemory {
+  used: number;
+  /** 0 when the primary has no maxmemory. */
+  maxmemory: number;
+  policy: string;
+}
+
+/** Reads `INFO memory` of every primary; undefined when one cannot be read (an outage is the store's to report). */
+async function readPrimaries(client: RedisConnection): Promise<PrimaryMemory[] | undefined> {
+  try {
+    const primaries = await primaryClientsOf(client);
+    if (primaries.length === 0 || primaries.some((primary) => !primary.isReady)) return undefined;
+    return await Promise.all(
+      primaries.map(async (primary) => {
+        const info = await replyWithin(primary.info('memory'));
+        return {
+          used: Number(infoField(info, 'used_memory') ?? 0),
+          maxmemory: Number(infoField(info, 'maxmemory') ?? 0),
+          policy: infoField(info, 'maxmemory_policy') ?? 'unknown',
+        };
+      }),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Polls `INFO memory`: full once `used_memory` reaches `storeMax` (DEADROP_STORE_MAX) or 90 % of Redis's
- * `maxmemory`, whichever is lower. Says once what bound applies, and warns when Redis would evict.
+ * Polls `INFO memory` of each primary: full once the primaries' `used_memory` together reach `storeMax`
+ * (DEADROP_STORE_MAX), or any one primary reaches 90 % of its own `maxmemory` (a key pair on that shard
+ * could not write; a full shard refuses every write, since which shard a key pair lands on is not
+ * the client's to choose). Says once what bound applies, and warns when Redis would evict.
  */
 export function watchRedisCapacity(
-  client: Pick<RedisConnection, 'info' | 'isReady'>,
+  client: RedisConnection,
   storeMax: number | undefined,
   logger: Logger,
 ): Capacity {
-  let used = 0;
-  let bound = Number.POSITIVE_INFINITY;
+  let primaries: Array<{ used: number; bound: number }> = [];
   let sinceReading = 0;
   let wasFull = false;
   let told = false;
-  const isFull = () => used + sinceReading >= bound;
+  // A write since the last reading is counted against every primary (where it went is not known here):
+  // a cautious estimate that the next reading corrects.
+  const isFull = () =>
+    (storeMax !== undefined &&
+      primaries.reduce((sum, primary) => sum + primary.used, 0) + sinceReading >= storeMax) ||
+    primaries.some((primary) => primary.used + sinceReading >= primary.bound);
 
-  const tellTheBound = (maxmemory: number, policy: string) => {
+  const tellTheBound = (memory: PrimaryMemory[]) => {
     told = true;
-    if (bound === Number.POSITIVE_INFINITY) {
+    const evicting = memory.find((primary) => primary.maxmemory > 0 && primary.policy !== 'noeviction');
+    if (storeMax === undefined && memory.some((primary) => primary.maxmemory === 0)) {
       logger.warn(
-        'Redis has no maxmemory and DEADROP_STORE_MAX is not set: nothing bounds what the relay stores.',
+        memory.length > 1
+          ? 'A Redis primary has no maxmemory and DEADROP_STORE_MAX is not set: nothing bounds what the relay stores there.'
+          : 'Redis has no maxmemory and DEADROP_STORE_MAX is not set: nothing bounds what the relay stores.',
       );
-    } else if (maxmemory > 0 && policy !== 'noeviction') {
+    } else if (evicting) {
       logger.warn(
-        { maxmemoryPolicy: policy },
-        `Redis evicts keys when full (maxmemory-policy ${policy}); the relay stops writes at ${Math.round(bound)} bytes so that it never does, but set maxmemory-policy noeviction.`,
+        { maxmemoryPolicy: evicting.policy },
+        `Redis evicts keys when full (maxmemory-policy ${evicting.policy}); the relay stops writes at ${MAXMEMORY_SHARE * 100} % of maxmemory so that it never does, but set maxmemory-policy noeviction.`,
       );
     }
   };
 
+  let polling = false;
   const poll = async () => {
-    if (!client.isReady) return;
-    let info: string;
-    try {
-      info = await client.info('memory');
-    } catch {
-      return; // an outage is the store's to report
-    }
-    used = Number(infoField(info, 'used_memory') ?? 0);
+    if (polling) return; // a reading still waits for a slow primary
+    polling = true;
+    const memory = await readPrimaries(client).finally(() => {
+      polling = false;
+    });
+    if (!memory) return;
+    primaries = memory.map((primary) => ({
+      used: primary.used,
+      bound: primary.maxmemory > 0 ? primary.maxmemory * MAXMEMORY_SHARE : Number.POSITIVE_INFINITY,
+    }));
     sinceReading = 0;
-    const maxmemory = Number(infoField(info, 'maxmemory') ?? 0);
-    bound = Math.min(
-      storeMax ?? Number.POSITIVE_INFINITY,
-      maxmemory > 0 ? maxmemory * MAXMEMORY_SHARE : Number.POSITIVE_INFINITY,
-    );
-    if (!told) tellTheBound(maxmemory, infoField(info, 'maxmemory_policy') ?? 'unknown');
+    if (!told) tellTheBound(memory);
     const full = isFull();
+    const used = memory.reduce((sum, primary) => sum + primary.used, 0);
     if (full && !wasFull) {
       logger.warn(
-        { used, bound },
+        { used, primaries: memory.length },
         'the store is full: writes are refused (507) until data is read or expires',
       );
     } else if (!full && wasFull) {
-      logger.info({ used, bound }, 'the store has room again');
+      logger.info({ used, primaries: memory.length }, 'the store has room again');
     }
     wasFull = full;
   };

@@ -3,7 +3,8 @@
 import { EventEmitter } from 'node:events';
 import type { OutageWatch } from '../backend/outage.js';
 import { errors } from '../errors.js';
-import type { RedisConnection } from '../store/redis-connection.js';
+import { closeConnection, isCluster, publishTo, type RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 
 /** What arrived: `queue` for the aggregator, `field:<uid>` for a one-to-one value. */
 export type Topic = 'queue' | `field:${string}`;
@@ -55,21 +56,31 @@ export function createLocalNotifier(): Notifier {
 }
 
 /**
- * Across instances: PUBLISH on the store's client, and one subscriber connection per instance that
- * listens to a key pair's channel while at least one local waiter wants it.
+ * Across instances: PUBLISH on the store's connection, and a subscriber that listens to a key pair's
+ * channel while at least one local waiter wants it. On one server the subscriber is a connection of its
+ * own (a subscribed connection takes no other command). On a cluster it is the cluster client's own
+ * pub/sub connection, which node-redis keeps apart from the command connections and moves to a live node
+ * when the slot map is refreshed after a failover. Classic channels, not sharded ones (SSUBSCRIBE): in
+ * node-redis 5.12.1 a sharded subscription is dropped for good when its primary fails over or its slot
+ * moves (redis/node-redis#3311), while a classic one comes back; the price is that every PUBLISH
+ * crosses the cluster bus to every node.
  */
 export function createRedisNotifier(client: RedisConnection, outage: OutageWatch): Notifier {
   const listeners = createListeners();
-  const subscriber = client.duplicate();
-  subscriber.on('error', () => {}); // the store's client already reports Redis being away
-  const connected = subscriber.connect().catch((error: unknown) => outage.failed(error, false));
+  const ownSubscriber = !isCluster(client);
+  const subscriber = isCluster(client) ? client : client.duplicate();
+  let connected: Promise<unknown> = Promise.resolve();
+  if (!isCluster(subscriber)) {
+    subscriber.on('error', () => {}); // the store's client already reports Redis being away
+    connected = subscriber.connect().catch((error: unknown) => outage.failed(error, false));
+  }
   const onMessage = (topic: string, channel: string) => listeners.emit(channel, topic);
   const subscribed = new Map<string, Promise<unknown>>();
 
   return {
     notify: async (pub, topic) => {
       try {
-        await client.publish(channelOf(pub), topic);
+        await replyWithin(publishTo(client, channelOf(pub), topic));
       } catch (error) {
         outage.failed(error, false); // the waiter still finds the item when its wait ends or it looks again
       }
@@ -79,7 +90,7 @@ export function createRedisNotifier(client: RedisConnection, outage: OutageWatch
       const remove = listeners.add(channel, topic, listener);
       let ready = subscribed.get(channel);
       if (!ready) {
-        ready = connected.then(() => subscriber.subscribe(channel, onMessage));
+        ready = connected.then(() => replyWithin(subscriber.subscribe(channel, onMessage)));
         subscribed.set(channel, ready);
       }
       try {
@@ -100,8 +111,7 @@ export function createRedisNotifier(client: RedisConnection, outage: OutageWatch
     listenerCount: listeners.count,
     close: async () => {
       await connected;
-      if (subscriber.isReady) await subscriber.close().catch(() => subscriber.destroy());
-      else if (subscriber.isOpen) subscriber.destroy();
+      if (ownSubscriber) await closeConnection(subscriber);
     },
   };
 }

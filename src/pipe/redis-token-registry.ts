@@ -2,6 +2,7 @@
 import { type CommandParser, defineScript } from '@redis/client';
 import { errors } from '../errors.js';
 import type { RedisConnection } from '../store/redis-connection.js';
+import { replyWithin } from '../store/redis-deadline.js';
 import type { PipeDirection } from './sides.js';
 import { newPipeToken, pipeLineFull, type RegistryLimits, type TokenRegistry } from './token-registry.js';
 
@@ -69,17 +70,31 @@ return redis.call('ZCARD', KEYS[1])`,
   transformReply: (reply: unknown) => reply as number,
 });
 
-/** The registry's scripts, as node-redis `scripts` option. */
-export const PIPE_SCRIPTS = { pipeArrive: ARRIVE, pipeCountWaiting: COUNT_WAITING };
+// A script rather than MULTI: on a cluster, a script follows a slot that moved (MOVED), a MULTI does not.
+// KEYS: waiting, records. ARGV: token.
+const CANCEL = defineScript({
+  NUMBER_OF_KEYS: 2,
+  SCRIPT: `redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1`,
+  parseCommand(parser: CommandParser, keys: [string, string], token: string) {
+    for (const key of keys) parser.pushKey(key);
+    parser.push(token);
+  },
+  transformReply: (reply: unknown) => reply as number,
+});
 
-/** The registry shared by every instance on one Redis; a Redis failure is a 503 (store_unavailable). */
+/** The registry's scripts, as node-redis `scripts` option. */
+export const PIPE_SCRIPTS = { pipeArrive: ARRIVE, pipeCountWaiting: COUNT_WAITING, pipeCancel: CANCEL };
+
+/** The registry shared by every instance on one Redis (or one cluster); a Redis failure is a 503 (store_unavailable). */
 export function createRedisTokenRegistry(
   client: RedisConnection,
   { ttlMs, max }: RegistryLimits,
 ): TokenRegistry {
   const guarded = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
-      return await operation();
+      return await replyWithin(operation());
     } catch (error) {
       throw errors.storeUnavailable(error);
     }
@@ -99,7 +114,7 @@ export function createRedisTokenRegistry(
     },
     async cancel(pub, dir, token) {
       const keys = pipeKeys(pub, dir);
-      await guarded(() => client.multi().zRem(keys.waiting, token).hDel(keys.records, token).exec());
+      await guarded(() => client.pipeCancel([keys.waiting, keys.records], token));
     },
     async countWaiting(pub, dir) {
       const keys = pipeKeys(pub, dir);

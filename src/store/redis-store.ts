@@ -2,6 +2,7 @@
 // of relay instances can share it without losing or duplicating an item (DESIGN §3, §8).
 import { RESP_TYPES } from '@redis/client';
 import type { RedisConnection } from './redis-connection.js';
+import { replyWithin } from './redis-deadline.js';
 import { type FieldValue, type LogEntry, type Store, storeKeys, type WriteResult } from './store.js';
 
 /** One-to-one values carry their kind in a first byte, so JSON and blobs share one Redis string. */
@@ -63,7 +64,7 @@ export function createRedisStore(
   const appendResult = (reply: string | number): WriteResult | { hook: string } =>
     typeof reply === 'string' ? { hook: reply } : reply === 1 ? 'stored' : { refused: 'queue_full' };
 
-  return {
+  const store: Store = {
     appendToQueue: (pub, item, ttlMs, max) =>
       bounded(item.length, async () => {
         const keys = storeKeys(pub);
@@ -152,4 +153,17 @@ export function createRedisStore(
 
     close: async () => {},
   };
+  return withReplyDeadline(store);
+}
+
+/** Every store operation fails once Redis has not answered within REPLY_DEADLINE_MS (a hung primary). */
+function withReplyDeadline(store: Store): Store {
+  const bounded = {} as Record<string, unknown>;
+  for (const [name, method] of Object.entries(store) as [
+    string,
+    (...args: unknown[]) => Promise<unknown>,
+  ][]) {
+    bounded[name] = (...args: unknown[]) => replyWithin(method(...args));
+  }
+  return bounded as unknown as Store;
 }
