@@ -18,7 +18,7 @@ Run "deadrop <command> --help" for a command's options, "deadrop --version" for 
 const SERVE_USAGE = `Usage: deadrop serve
 
 Runs the relay on PORT (8080) with the store DEADROP_STORE names: sqlite (the default, in
-DEADROP_DATA_DIR, ./data), redis (REDIS_URL) or memory. Every setting is an environment
+DEADROP_DATA_DIR, ./data), redis (REDIS_URL or REDIS_CLUSTER) or memory. Every setting is an environment
 variable; .env.example lists them all.`;
 
 const KEYS_USAGE = `Usage: deadrop keys [--relay <url>] [--json]
