@@ -6,7 +6,9 @@ import { createLogger } from './server.js';
 
 const config = loadConfig(process.env);
 if (config.store !== 'redis' || config.secret === undefined) {
-  throw new Error('Serverless deadrop needs the Redis store: set REDIS_URL (or REDIS_CLUSTER) and DEADROP_SECRET.');
+  throw new Error(
+    'Serverless deadrop needs the Redis store: set REDIS_URL (or REDIS_CLUSTER) and DEADROP_SECRET.',
+  );
 }
 const logger = createLogger(config.logLevel);
 const backend = await openBackend(config, logger);

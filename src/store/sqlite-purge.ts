@@ -34,13 +34,14 @@ export interface Purger {
 
 /**
  * Purges `db` every `intervalMs` (0: only when asked), measuring expiry with `now`; `onStep` hears how
- * long each step held the thread (what a request may have waited).
+ * long each step held the thread (what a request may have waited), as `stepClock` (ms) measures it.
  */
 export function createPurger(
   db: Database,
   now: () => number,
   intervalMs = DEFAULT_PURGE_INTERVAL_MS,
   onStep: (ms: number) => void = () => {},
+  stepClock: () => number = () => performance.now(),
 ): Purger {
   const deleteExpired = Object.fromEntries(
     EXPIRING_TABLES.map((table) => [
@@ -61,9 +62,9 @@ export function createPurger(
     for (const table of EXPIRING_TABLES) {
       for (;;) {
         if (stopped) return deleted;
-        const started = performance.now();
+        const started = stepClock();
         const { changes } = deleteExpired[table]?.run(cutoff, batch) ?? { changes: 0 };
-        const tookMs = performance.now() - started;
+        const tookMs = stepClock() - started;
         onStep(tookMs);
         deleted += changes;
         if (changes < batch) break;
@@ -74,9 +75,9 @@ export function createPurger(
     }
     let pages = 64;
     while (!stopped && (freePages.get() as number) > 0) {
-      const started = performance.now();
+      const started = stepClock();
       db.pragma(`incremental_vacuum(${pages})`);
-      const tookMs = performance.now() - started;
+      const tookMs = stepClock() - started;
       onStep(tookMs);
       pages = nextSize(pages, tookMs, MIN_PAGES, MAX_PAGES);
       await yieldToRequests();
