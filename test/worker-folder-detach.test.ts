@@ -149,7 +149,7 @@ describe('fs get on a folder', () => {
     expect(got.err).toBe('');
     expect(got.code).toBe(0);
     expect(got.out).toMatch(
-      /^Saved \/shared\/photos to .*photos\.tar as a tar archive \(5 files, 1\.3 MiB\)\.\n$/,
+      /^Saved \/shared\/photos to .*photos\.tar as a tar archive \(5 files, 1\.4 MiB\)\.\n$/,
     );
     const entries = await readArchive(target);
     expect([...entries.keys()].sort()).toEqual(
