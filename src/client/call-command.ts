@@ -239,7 +239,7 @@ function planRequest(words: string[], values: Values): PlannedRequest {
     default:
       return {
         typ: REQUEST_TYPES.fs(operation),
-        body: { path: need(first, verb === 'stat' ? 'a path' : 'a path') },
+        body: { path: need(first, 'a path') },
         command: `fs ${verb}`,
       };
   }
