@@ -13,7 +13,7 @@ import { nodeSuite } from '../sdk/e2e/native-suite.js';
 import { createUserKeyFile, loadUserKeys } from '../src/client/user-keys.js';
 import { checkWorkerConfig } from '../src/worker/config.js';
 import { type RunningWorker, startWorker } from '../src/worker/worker.js';
-import { launchChromium, SCREENSHOTS } from './browser.js';
+import { launchChromium, OTHER_HOST, SCREENSHOTS } from './browser.js';
 import { listen, openTestRelay, type TestRelay, tempDir, waitFor } from './helpers.js';
 
 const BIG_BYTES = 20 * 1024 * 1024;
@@ -30,6 +30,8 @@ let pub: string;
 let id: string;
 /** Every request the relay got: "<method> <path>". */
 const seen: string[] = [];
+/** The page's key, exported in the file format of `deadrop user`. */
+let pageKeyFile: string;
 /** Keys allowed on the worker, beside the one the page makes. */
 const otherUser = toBase64url(nodeSuite.ed25519Keygen().publicKey);
 
@@ -187,6 +189,15 @@ describe('the box page', () => {
     await waitStatus(page, 'Uploaded from-browser.bin to /files/from-browser.bin');
     expect(sha256(await readFile(join(root, 'from-browser.bin')))).toBe(sha256(uploaded));
     await page.waitForSelector('#listing button:has-text("from-browser.bin")');
+    // Dropped on the drop zone, as a file manager would.
+    const dropped = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['dropped in the page\n'], 'dropped.txt', { type: 'text/plain' }));
+      return transfer;
+    });
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
+    await waitStatus(page, 'Uploaded dropped.txt to /files/dropped.txt');
+    expect(await readFile(join(root, 'dropped.txt'), 'utf8')).toBe('dropped in the page\n');
     await shot(page, '5-uploaded');
 
     // A folder as a tar archive.
@@ -266,7 +277,9 @@ describe('the box page', () => {
     await page.click('#export-key');
     const exported = await exporting;
     expect(exported.suggestedFilename()).toBe('user.json');
-    const keys = await loadUserKeys((await exported.path()) as string);
+    pageKeyFile = join(dir, 'page-user.json');
+    await exported.saveAs(pageKeyFile);
+    const keys = await loadUserKeys(pageKeyFile);
     expect(toBase64url(keys.publicKey)).toBe(shown);
 
     const cliFile = join(dir, 'cli-user.json');
@@ -301,4 +314,23 @@ describe('the box page', () => {
     await shot(page, '11-answered-when-back');
     await page.close();
   }, 90_000);
+  it('over plain http under another name, where no service worker may run, saves a download from memory', async () => {
+    const page = await context.newPage();
+    const url = server.url.replace('127.0.0.1', OTHER_HOST);
+    await page.goto(`${url}/box#${pub}.${id}`);
+    expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
+    // This origin has a key store of its own: the page's key comes in as its exported file.
+    await page.setInputFiles('#import-key', pageKeyFile);
+    await page.waitForSelector('#listing button:has-text("hello.txt")', { timeout: 20_000 });
+    const downloading = page.waitForEvent('download', { timeout: 30_000 });
+    await page.click('#listing button:has-text("hello.txt")');
+    const download = await downloading;
+    expect(download.suggestedFilename()).toBe('hello.txt');
+    expect(await readFile((await download.path()) as string)).toEqual(
+      await readFile(join(root, 'hello.txt')),
+    );
+    await waitStatus(page, 'held in memory: this browser cannot stream to disk here');
+    await shot(page, '12-memory-fallback');
+    await page.close();
+  }, 60_000);
 });
