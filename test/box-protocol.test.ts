@@ -19,6 +19,7 @@ import { offerFor } from '../src/worker/dispatch.js';
 import type { ExecReceiver } from '../src/worker/exec-receiver.js';
 import { createReplayCache } from '../src/worker/replay-cache.js';
 import { checkRequest } from '../src/worker/request-gate.js';
+import { openTestRelay } from './helpers.js';
 
 const worker = nodeSuite.x25519Keygen();
 const user = nodeSuite.ed25519Keygen();
@@ -219,5 +220,27 @@ describe('info', () => {
     });
     expect(offerFor(grant('other', 'j', []), receivers, 'AB:CD')).toMatchObject({ exec: [], wol: [] });
     expect(offerFor(grant('other', 'j', []), receivers, 'AB:CD').fs).toBeUndefined();
+  });
+});
+
+describe('the /box routes', () => {
+  it('serve the page under the CSP, and its service worker as uncached JavaScript for the /box/ scope', async () => {
+    const relay = await openTestRelay('memory');
+    try {
+      const page = await relay.agent.get('/box');
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(page.text).toContain('<script type="module" src="/sdk/box-page.js"></script>');
+      const sw = await relay.agent.get('/box/sw.js');
+      expect(sw.status).toBe(200);
+      expect(sw.headers['content-type']).toMatch(/javascript/);
+      expect(sw.headers['cache-control']).toBe('no-cache');
+      const missing = await relay.agent.get('/box/download/anything');
+      expect(missing.status).toBe(404);
+      expect(missing.body).toMatchObject({ statusCode: 404 });
+    } finally {
+      await relay.dispose();
+    }
   });
 });

@@ -63,8 +63,11 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   router.get('/drop', (_req, res) => res.type('html').send(drop));
   router.get('/box', (_req, res) => res.type('html').send(box));
   // The /box page's service worker streams downloads to disk; served under /box/ so that its scope can be /box/.
-  router.get('/box/sw.js', (_req, res) => {
-    res.set('cache-control', 'no-cache').type('js').sendFile(join(ROOT, 'dist/public/box-sw.js'));
+  router.get('/box/sw.js', (_req, res, next) => {
+    // Not built (a checkout before `npm run build`): the relay's 404, not a 500.
+    res.set('cache-control', 'no-cache').type('js').sendFile(join(ROOT, 'dist/public/box-sw.js'), (error) => {
+      if (error && !res.headersSent) next();
+    });
   });
   router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
   router.get('/examples/form.html', (req, res) => {
