@@ -65,9 +65,12 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   // The /box page's service worker streams downloads to disk; served under /box/ so that its scope can be /box/.
   router.get('/box/sw.js', (_req, res, next) => {
     // Not built (a checkout before `npm run build`): the relay's 404, not a 500.
-    res.set('cache-control', 'no-cache').type('js').sendFile(join(ROOT, 'dist/public/box-sw.js'), (error) => {
-      if (error && !res.headersSent) next();
-    });
+    res
+      .set('cache-control', 'no-cache')
+      .type('js')
+      .sendFile(join(ROOT, 'dist/public/box-sw.js'), (error) => {
+        if (error && !res.headersSent) next();
+      });
   });
   router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
   router.get('/examples/form.html', (req, res) => {
