@@ -303,6 +303,7 @@ describe('the box page', () => {
     await worker?.stop();
     worker = undefined;
     await page.check('#when-back');
+    await page.selectOption('#when-back-for', '28800');
     await page.fill('#param-greet-name', 'later');
     await page.click('button:has-text("Run greet")');
     await waitStatus(page, 'Left for the worker: greet name=later.');

@@ -53,11 +53,16 @@ export function ask<T>(typ: string, body: unknown): Promise<T> {
   return state.worker.request<T>(typ, body, { ttlSeconds: REQUEST_SECONDS });
 }
 
-/** The most a request may wait for the worker: the relay's TTL as the worker reported it, and the worker's limit. */
+/**
+ * How long a request left for the worker waits: what the page's setting says, at most the relay's TTL as the worker
+ * reported it (a day if it did not) and the worker's own limit.
+ */
 function detachedLifetime(): number {
   const reported = state.worker?.descriptor.ttl;
   const relay = reported && reported > 0 ? reported : DEFAULT_DETACHED_SECONDS;
-  return Math.min(relay, state.offer?.maxRequestSeconds ?? relay);
+  const most = Math.min(relay, state.offer?.maxRequestSeconds ?? relay);
+  const chosen = Number(($('when-back-for') as HTMLSelectElement).value);
+  return chosen > 0 ? Math.min(chosen, most) : most;
 }
 
 /** Leaves `action` for the worker and lists it as waiting. */
