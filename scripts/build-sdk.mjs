@@ -13,14 +13,17 @@ const bundles = [
   { entry: 'sdk/crypto.ts', out: 'dist/public/deadrop-crypto.js' },
   // The /drop page's script: drops with the relay client and noble.
   { entry: 'sdk/drop.ts', out: 'dist/public/drop.js' },
+  // The /box page's script, and its service worker (a classic script, served at /box/sw.js for the /box/ scope).
+  { entry: 'sdk/box/page.ts', out: 'dist/public/box-page.js' },
+  { entry: 'sdk/box/download-sw.ts', out: 'dist/public/box-sw.js', format: 'iife' },
 ];
 
-for (const { entry, out } of bundles) {
+for (const { entry, out, format = 'esm' } of bundles) {
   await build({
     entryPoints: [entry],
     outfile: out,
     bundle: true,
-    format: 'esm',
+    format,
     platform: 'browser',
     target: 'es2022',
     minify: true,

@@ -44,3 +44,32 @@ export function parseAddress(text: string): WorkerAddress {
 /** The address of a worker at `relay`. */
 export const formatAddress = ({ relay, publicKey, id }: WorkerAddress) =>
   `${relay}/public/${publicKey}#${id}`;
+
+/**
+ * Reads the address of the /box page, `<relay>/box#<public key>.<id>`, or a `deadrop call` address pasted as it
+ * is; `base` resolves a fragment alone (`#<public key>.<id>`) against the page's own relay.
+ */
+export function parseBoxAddress(text: string, base?: string): WorkerAddress {
+  const trimmed = text.trim();
+  if (/\/public\//.test(trimmed)) return parseAddress(trimmed);
+  const expected =
+    'A worker address looks like https://relay.example/box#<key>.G6:UL:U7:7L:ZD:PH:3Z:SY (or the address the worker printed)';
+  let url: URL;
+  try {
+    url = new URL(trimmed, base);
+  } catch {
+    throw new AddressError(`${expected}, but this is not a URL.`);
+  }
+  const match = /^([\w-]{16,64})\.(.+)$/.exec(decodeURIComponent(url.hash.slice(1)));
+  const id = match?.[2]?.toUpperCase() ?? '';
+  if (!/^https?:$/.test(url.protocol) || !match) throw new AddressError(`${expected}.`);
+  if (!ID.test(id)) {
+    throw new AddressError(`${expected}: the part after "." is the worker's id, which it printed on start.`);
+  }
+  const relay = `${url.origin}${url.pathname.replace(/\/box\/?$/, '').replace(/\/+$/, '')}`;
+  return { relay, publicKey: match[1] as string, id };
+}
+
+/** The /box page's link to a worker. */
+export const formatBoxAddress = ({ relay, publicKey, id }: WorkerAddress) =>
+  `${relay}/box#${publicKey}.${id}`;

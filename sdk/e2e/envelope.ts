@@ -67,6 +67,13 @@ export interface SealRequestInput {
   ttlSeconds?: number;
   /** The current time in milliseconds (for tests). */
   now?: number;
+  /** The request id; a random one by default. A ticket chooses it first, to derive the ephemeral key from it. */
+  rid?: string;
+  /**
+   * The ephemeral X25519 secret key, when it is derived rather than random (a detached request's, from the user
+   * key and the rid, so that its ticket needs no secret: see ticket.ts). Never use one twice.
+   */
+  ephemeralSecretKey?: Uint8Array;
 }
 
 const REQUEST_INFO = utf8('deadrop/req/1');
@@ -74,6 +81,14 @@ const RESPONSE_INFO = utf8('deadrop/res/1');
 const NONCE_BYTES = 24;
 /** Requests live 5 minutes unless the caller says otherwise: long enough for a worker that polls. */
 const DEFAULT_REQUEST_TTL_SECONDS = 300;
+
+/** The X25519 base point: the public key of a secret is its shared secret with this point. */
+const BASE_POINT = new Uint8Array(32);
+BASE_POINT[0] = 9;
+
+/** The X25519 public key of `secretKey`, on any suite (one scalar multiplication of the base point). */
+export const x25519PublicKeyOf = (secretKey: Uint8Array, suite: CipherSuite): Uint8Array =>
+  suite.x25519(secretKey, BASE_POINT);
 
 /** A worker's identity: an X25519 key pair. */
 export const generateWorkerKeys = (suite: CipherSuite): RawKeyPair => suite.x25519Keygen();
@@ -88,6 +103,17 @@ function exchangeKeys(suite: CipherSuite, shared: Uint8Array, epk: Uint8Array, w
     requestKey: suite.hkdf(shared, salt, REQUEST_INFO, 32),
     responseKey: suite.hkdf(shared, salt, RESPONSE_INFO, 32),
   };
+}
+
+/** The response key of a request sealed with `ephemeralSecretKey` to `workerPublicKey`: what its sender kept. */
+export function responseKeyOf(
+  ephemeralSecretKey: Uint8Array,
+  workerPublicKey: Uint8Array,
+  suite: CipherSuite,
+): Uint8Array {
+  const shared = suite.x25519(ephemeralSecretKey, workerPublicKey);
+  const epk = x25519PublicKeyOf(ephemeralSecretKey, suite);
+  return exchangeKeys(suite, shared, epk, workerPublicKey).responseKey;
 }
 
 /** The AAD of an envelope: the canonical JSON of every field but `ct`, unknown ones included. */
@@ -105,7 +131,12 @@ export function sealRequest(
   input: SealRequestInput,
   suite: CipherSuite,
 ): { envelope: RequestEnvelope; responseKey: Uint8Array } {
-  const eph = suite.x25519Keygen();
+  const eph = input.ephemeralSecretKey
+    ? {
+        secretKey: input.ephemeralSecretKey,
+        publicKey: x25519PublicKeyOf(input.ephemeralSecretKey, suite),
+      }
+    : suite.x25519Keygen();
   const shared = suite.x25519(eph.secretKey, input.workerPublicKey);
   const { requestKey, responseKey } = exchangeKeys(suite, shared, eph.publicKey, input.workerPublicKey);
   const iat = Math.floor((input.now ?? Date.now()) / 1000);
@@ -113,7 +144,7 @@ export function sealRequest(
   const header: RequestHeader = {
     v: 1,
     typ: input.typ,
-    rid: toBase64url(suite.randomBytes(16)),
+    rid: input.rid ?? toBase64url(suite.randomBytes(16)),
     to: input.to,
     iat,
     exp: iat + (input.ttlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS),

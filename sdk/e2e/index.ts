@@ -1,6 +1,13 @@
 // The end-to-end protocol for browsers and Node: envelopes, frames, drop chunks and the worker protocol, each function
 // taking the cipher suite it runs on (nobleSuite here; Node's native one in native-suite.ts).
-export { AddressError, formatAddress, parseAddress, type WorkerAddress } from './address.js';
+export {
+  AddressError,
+  formatAddress,
+  formatBoxAddress,
+  parseAddress,
+  parseBoxAddress,
+  type WorkerAddress,
+} from './address.js';
 export { checkDescriptor, DescriptorError } from './descriptor-check.js';
 export {
   type ChunkPlace,
@@ -23,9 +30,11 @@ export {
   type RequestEnvelope,
   type RequestHeader,
   type ResponseEnvelope,
+  responseKeyOf,
   type SealRequestInput,
   sealRequest,
   sealResponse,
+  x25519PublicKeyOf,
 } from './envelope.js';
 export { type Fingerprint, fingerprint, verifyFingerprint } from './fingerprint.js';
 export {
@@ -47,9 +56,11 @@ export {
   type AnswerMessage,
   answerOfError,
   type Descriptor,
+  type DownloadAnswer,
   FS_OPERATIONS,
   type FsOperation,
   MAX_PARTS,
+  type OfferedParam,
   openAnswer,
   type PipeReply,
   parseRequestType,
@@ -58,6 +69,15 @@ export {
   readPipeReply,
   sealAnswer,
   WorkerError,
+  type WorkerOffer,
 } from './protocol.js';
 export { SealError } from './seal-error.js';
 export type { CipherSuite, IncrementalHash, RawKeyPair } from './suite.js';
+export {
+  formatTicket,
+  parseTicket,
+  type Ticket,
+  TicketError,
+  ticketEphemeralKey,
+  ticketResponseKey,
+} from './ticket.js';

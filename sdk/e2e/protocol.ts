@@ -16,20 +16,25 @@ export const FS_OPERATIONS = [
 ] as const;
 export type FsOperation = (typeof FS_OPERATIONS)[number];
 
-/** The request type URNs, one per file operation, one for commands and one for wake-on-LAN. */
+/**
+ * The request type URNs, one per file operation, one for commands, one for wake-on-LAN, and one that asks the
+ * worker what the user may use there (its answer is a {@link WorkerOffer}).
+ */
 export const REQUEST_TYPES = {
   fs: (operation: FsOperation) => `urn:deadrop:fs:${operation}`,
   exec: 'urn:deadrop:exec',
   wol: 'urn:deadrop:wol',
+  info: 'urn:deadrop:info',
 } as const;
 
 /** What a request type URN asks for, or undefined for a type this protocol does not know. */
-export type RequestKind = { receiver: 'fs'; operation: FsOperation } | { receiver: 'exec' | 'wol' };
+export type RequestKind = { receiver: 'fs'; operation: FsOperation } | { receiver: 'exec' | 'wol' | 'info' };
 
 /** Reads a request type URN. */
 export function parseRequestType(typ: string): RequestKind | undefined {
   if (typ === REQUEST_TYPES.exec) return { receiver: 'exec' };
   if (typ === REQUEST_TYPES.wol) return { receiver: 'wol' };
+  if (typ === REQUEST_TYPES.info) return { receiver: 'info' };
   const operation = /^urn:deadrop:fs:([a-z]+)$/.exec(typ)?.[1];
   return FS_OPERATIONS.includes(operation as FsOperation)
     ? { receiver: 'fs', operation: operation as FsOperation }
@@ -47,7 +52,49 @@ export interface Descriptor {
   types: string[];
   /** Seconds since the epoch after which the worker is to be taken as gone. */
   exp: number;
+  /**
+   * The relay's data lifetime (DEADROP_TTL) in seconds, as the worker read it: how long a request may wait there
+   * for a stopped worker, and an answer for its reader. Older workers leave it out.
+   */
+  ttl?: number;
 }
+
+/** A parameter of a command, as {@link WorkerOffer} describes it: the form a value must have. */
+export interface OfferedParam {
+  name: string;
+  /** The regular expression (anchored by the worker) a value must match. */
+  pattern?: string;
+  /** The values allowed. */
+  values?: string[];
+  default?: string;
+}
+
+/** The answer to `urn:deadrop:info`: what this worker lets the asking user do, and nothing else. */
+export interface WorkerOffer {
+  /** The worker's id. */
+  id: string;
+  /** The file operations the user may use (offered and granted), and the roots; absent without any. */
+  fs?: { operations: FsOperation[]; roots: string[] };
+  /** The commands the user may run, with their parameters. */
+  exec: { name: string; params: OfferedParam[] }[];
+  /** The wake-on-LAN targets the user may wake. */
+  wol: string[];
+  /** The longest a request may live at this worker, in seconds (a detached one waits at most this long). */
+  maxRequestSeconds: number;
+}
+
+/** What a download answers: a file's size, or a folder sent as a tar archive with its file count and bytes. */
+export type DownloadAnswer =
+  | { path: string; type?: 'file'; size: number; mtime: number }
+  | {
+      path: string;
+      type: 'dir';
+      format: 'tar';
+      name: string;
+      files: number;
+      bytes: number;
+      estimate: number;
+    };
 
 /** The `reply` of a transfer request: the private key of a fresh relay key pair and the frame key. */
 export interface PipeReply {

@@ -5,12 +5,27 @@ import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { DescriptorError } from '../../sdk/e2e/descriptor-check.js';
-import { type FsOperation, REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
+import { type FsOperation, REQUEST_TYPES, type WorkerOffer } from '../../sdk/e2e/protocol.js';
+import { formatTicket, parseTicket } from '../../sdk/e2e/ticket.js';
 import type { ExecResult } from '../worker/exec-receiver.js';
-import { describeExit, formatBytes, formatFound, formatListing, formatMatches } from './format.js';
+import {
+  describeExit,
+  formatBytes,
+  formatFound,
+  formatListing,
+  formatMatches,
+  formatOffer,
+} from './format.js';
 import { describeRelayFailure } from './relay-errors.js';
+import type { DownloadInfo } from './transfers.js';
 import { defaultUserKeyFile, loadUserKeys, UserKeyError } from './user-keys.js';
-import { AnswerError, connectWorker, DEFAULT_TIMEOUT_SECONDS, type WorkerClient } from './worker-client.js';
+import {
+  AnswerError,
+  connectWorker,
+  DEFAULT_TIMEOUT_SECONDS,
+  fetchTicketAnswer,
+  type WorkerClient,
+} from './worker-client.js';
 
 /** Where a command writes; tests pass their own. */
 export interface CommandIo {
@@ -22,6 +37,8 @@ export interface CommandIo {
 export const processIo = (): CommandIo => ({ stdout: process.stdout, stderr: process.stderr });
 
 export const CALL_USAGE = `Usage: deadrop call <address> <command> [options]
+       deadrop call <address> --detach [--lifetime <duration>] <command>
+       deadrop call --ticket <ticket> [--timeout <s>]
 
 Sends one end-to-end encrypted request to a worker and prints its answer. <address> is what the
 worker printed on start: https://relay.example/public/<key>#<id>. The worker's key is checked
@@ -32,12 +49,23 @@ Commands:
   fs stat <path>                      Type, size and modification time
   fs find <pattern> [--in <path>]     Find by name (a glob such as "*.pdf")
   fs find <pattern> --content <text>  Find lines holding <text> in files named <pattern>
-  fs get <path> [-o <file>] [--force] Download ("-o -" writes to stdout; --force replaces a file)
+  fs get <path> [-o <file>] [--force] Download a file, or a folder as a tar archive (<name>.tar);
+                                      "-o -" writes to stdout; --force replaces a local file
   fs put <file> <path> [--overwrite]  Upload (a <path> ending in "/" keeps the file's name)
   fs mkdir <path>                     Make a directory
   fs rm <path>                        Delete a file or an empty directory
   exec <name> [param=value …]         Run a command the worker names; exits with its exit code
   wol <name>                          Wake a machine the worker names
+  info                                What you may use on this worker
+
+Requests that wait for a stopped worker:
+  --detach           Leave the request for the worker and print a ticket (the last line on stdout)
+                     instead of waiting; the worker carries it out when it next runs, within
+                     --lifetime. Not for fs get and fs put, whose bytes need both sides at once.
+  --lifetime <d>     How long the request waits: 90s, 30m, 8h, 2d (default and most: the relay's
+                     data lifetime, DEADROP_TTL, as the worker reported it; a day if it did not)
+  --ticket <ticket>  Fetch the answer of a detached request and print it as if it had waited
+                     (waits --timeout seconds for it; an answer is read once)
 
 Options:
   --key <file>     Your user key (default ~/.config/deadrop/user.json; see "deadrop user init")
@@ -72,7 +100,24 @@ type Values = {
   overwrite?: boolean;
   force?: boolean;
   timeout?: string;
+  detach?: boolean;
+  lifetime?: string;
+  ticket?: string;
+  key?: string;
 };
+
+/** A detached request lives a day unless the worker reported its relay's TTL: the relay's default DEADROP_TTL. */
+const DEFAULT_DETACHED_SECONDS = 86_400;
+/** The worker's own limit on a request's lifetime (MAX_REQUEST_LIFETIME_SECONDS). */
+const MAX_DETACHED_SECONDS = 7 * 86_400;
+
+/** Seconds of `90s`, `30m`, `8h`, `2d` or a bare number of seconds; undefined for anything else. */
+function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(match[1]) * unit);
+}
 
 /** The file operation each `fs` word asks for: what the worker calls it, as its refusals say. */
 const FS_VERBS: Record<string, FsOperation> = {
@@ -132,6 +177,117 @@ const exists = (path: string) =>
     () => false,
   );
 
+/** A request that is not a transfer: what to send, and the command as the user typed it (to word its answer). */
+interface PlannedRequest {
+  typ: string;
+  body: unknown;
+  /** "fs list", "fs stat", "fs find", "fs grep", "fs mkdir", "fs rm", "exec", "wol" or "info". */
+  command: string;
+}
+
+/** The words typed for `command` and the worker's name of its operation, for refusals in the user's words. */
+function wordsOf(command: string): { typed: string; operation: string } {
+  if (command === 'fs grep') return { typed: 'fs find', operation: 'grep' };
+  const verb = command.startsWith('fs ') ? command.slice(3) : command;
+  return { typed: command, operation: FS_VERBS[verb] ?? verb };
+}
+
+/** What `words` ask of the worker, for every command but the transfers (fs get, fs put). */
+function planRequest(words: string[], values: Values): PlannedRequest {
+  const [receiver, verb, ...rest] = words;
+  if (receiver === 'info') {
+    atMost([verb, ...rest].filter((word) => word !== undefined) as string[], 0, 'info');
+    return { typ: REQUEST_TYPES.info, body: {}, command: 'info' };
+  }
+  if (receiver === 'exec') {
+    if (!verb) throw new UsageError('Name the command: exec <name> [param=value …].');
+    return { typ: REQUEST_TYPES.exec, body: { name: verb, params: execParams(rest) }, command: 'exec' };
+  }
+  if (receiver === 'wol') {
+    if (!verb) throw new UsageError('Name the machine: wol <name>.');
+    atMost(rest, 0, `wol ${verb}`);
+    return { typ: REQUEST_TYPES.wol, body: { target: verb }, command: 'wol' };
+  }
+  if (receiver !== 'fs') throw new UsageError(`"${receiver}" is not a command; use fs, exec, wol or info.`);
+  const operation = verb === undefined ? undefined : FS_VERBS[verb];
+  if (!operation) {
+    throw new UsageError(`"fs ${verb ?? ''}" is not a command; use list, stat, find, get, put, mkdir or rm.`);
+  }
+  atMost(rest, verb === 'put' ? 2 : 1, `fs ${verb}`);
+  const [first] = rest;
+  const need = (value: string | undefined, what: string) => {
+    if (!value) throw new UsageError(`fs ${verb} needs ${what}.`);
+    return value;
+  };
+  switch (verb) {
+    case 'list':
+      return { typ: REQUEST_TYPES.fs('list'), body: { path: first ?? '/' }, command: 'fs list' };
+    case 'find': {
+      const pattern = need(first, 'a name pattern, such as "*.pdf"');
+      const path = values.in ?? '/';
+      return values.content !== undefined
+        ? {
+            typ: REQUEST_TYPES.fs('grep'),
+            body: { path, pattern, text: values.content },
+            command: 'fs grep',
+          }
+        : { typ: REQUEST_TYPES.fs('find'), body: { path, pattern }, command: 'fs find' };
+    }
+    case 'get':
+    case 'put':
+      throw new UsageError(`fs ${verb} is a transfer; it is not planned as a message.`);
+    default:
+      return {
+        typ: REQUEST_TYPES.fs(operation),
+        body: { path: need(first, 'a path') },
+        command: `fs ${verb}`,
+      };
+  }
+}
+
+/** Prints the result of a planned request as `command` words it; answers the exit code. */
+function showResult(command: string, result: unknown, values: Values, io: CommandIo): number {
+  const show = (human: string) => write(io.stdout, values.json ? JSON.stringify(result) : human);
+  switch (command) {
+    case 'exec': {
+      const ran = result as ExecResult;
+      if (values.json) write(io.stdout, JSON.stringify(ran));
+      else {
+        io.stdout.write(ran.stdout);
+        io.stderr.write(ran.stderr);
+        const exit = describeExit(ran);
+        if (exit) write(io.stderr, exit);
+      }
+      return ran.exitCode ?? 1;
+    }
+    case 'wol': {
+      const woken = result as { target: string; mac: string };
+      show(`Sent a magic packet to ${woken.target} (${woken.mac}).`);
+      return 0;
+    }
+    case 'info':
+      show(formatOffer(result as WorkerOffer));
+      return 0;
+    case 'fs list':
+      show(formatListing(result as Parameters<typeof formatListing>[0]));
+      return 0;
+    case 'fs stat': {
+      const info = result as { path: string; type: string; size: number; mtime: number };
+      show(`${info.path}  ${info.type}  ${formatBytes(info.size)}  ${new Date(info.mtime).toISOString()}`);
+      return 0;
+    }
+    case 'fs find':
+      show(formatFound(result as Parameters<typeof formatFound>[0]));
+      return 0;
+    case 'fs grep':
+      show(formatMatches(result as Parameters<typeof formatMatches>[0]));
+      return 0;
+    default:
+      show(`${command === 'fs rm' ? 'Deleted' : 'Made'} ${(result as { path: string }).path}.`);
+      return 0;
+  }
+}
+
 /** Runs the command against `worker`; answers the exit code. */
 async function perform(
   worker: WorkerClient,
@@ -141,137 +297,76 @@ async function perform(
   timeout: number,
 ) {
   const [receiver, verb, ...rest] = words;
-  const show = (result: unknown, human: string) =>
-    write(io.stdout, values.json ? JSON.stringify(result) : human);
-  const ask = <T>(typ: string, body: unknown) => worker.request<T>(typ, body, { ttlSeconds: timeout });
   const showProgress = !values.json && (values.progress === true || io.stderr.isTTY === true);
-
-  if (receiver === 'exec') {
-    if (!verb) throw new UsageError('Name the command: exec <name> [param=value …].');
-    const result = await ask<ExecResult>(REQUEST_TYPES.exec, { name: verb, params: execParams(rest) });
-    if (values.json) write(io.stdout, JSON.stringify(result));
-    else {
-      io.stdout.write(result.stdout);
-      io.stderr.write(result.stderr);
-      const exit = describeExit(result);
-      if (exit) write(io.stderr, exit);
+  if (receiver === 'fs' && (verb === 'get' || verb === 'put')) {
+    atMost(rest, verb === 'put' ? 2 : 1, `fs ${verb}`);
+    const [first, second] = rest;
+    const need = (value: string | undefined, what: string) => {
+      if (!value) throw new UsageError(`fs ${verb} needs ${what}.`);
+      return value;
+    };
+    try {
+      if (verb === 'get') return await get(need(first, 'the path of a file or folder'));
+      const file = need(first, 'a local file and a path');
+      const target = need(second, 'the path to upload to');
+      return await put(file, target.endsWith('/') ? `${target}${basename(file)}` : target);
+    } catch (error) {
+      throw inUserWords(error, `fs ${verb}`, FS_VERBS[verb] as string);
     }
-    return result.exitCode ?? 1;
   }
-  if (receiver === 'wol') {
-    if (!verb) throw new UsageError('Name the machine: wol <name>.');
-    atMost(rest, 0, `wol ${verb}`);
-    const result = await ask<{ target: string; mac: string }>(REQUEST_TYPES.wol, { target: verb });
-    show(result, `Sent a magic packet to ${result.target} (${result.mac}).`);
-    return 0;
-  }
-  if (receiver !== 'fs') throw new UsageError(`"${receiver}" is not a command; use fs, exec or wol.`);
-  const operation = verb === undefined ? undefined : FS_VERBS[verb];
-  if (!operation) {
-    throw new UsageError(`"fs ${verb ?? ''}" is not a command; use list, stat, find, get, put, mkdir or rm.`);
-  }
-  const [first, second] = rest;
-  const need = (value: string | undefined, what: string) => {
-    if (!value) throw new UsageError(`fs ${verb} needs ${what}.`);
-    return value;
-  };
-  atMost(rest, verb === 'put' ? 2 : 1, `fs ${verb}`);
+  const planned = planRequest(words, values);
   try {
-    return await performFs(verb as string, first, second);
+    const result = await worker.request(planned.typ, planned.body, { ttlSeconds: timeout });
+    return showResult(planned.command, result, values, io);
   } catch (error) {
-    throw inUserWords(
-      error,
-      `fs ${verb}`,
-      values.content !== undefined && verb === 'find' ? 'grep' : operation,
-    );
-  }
-
-  async function performFs(verb: string, first: string | undefined, second: string | undefined) {
-    switch (verb) {
-      case 'list': {
-        const listing = await ask<Parameters<typeof formatListing>[0]>(REQUEST_TYPES.fs('list'), {
-          path: first ?? '/',
-        });
-        show(listing, formatListing(listing));
-        return 0;
-      }
-      case 'stat': {
-        const info = await ask<{ path: string; type: string; size: number; mtime: number }>(
-          REQUEST_TYPES.fs('stat'),
-          { path: need(first, 'a path') },
-        );
-        show(
-          info,
-          `${info.path}  ${info.type}  ${formatBytes(info.size)}  ${new Date(info.mtime).toISOString()}`,
-        );
-        return 0;
-      }
-      case 'find': {
-        const pattern = need(first, 'a name pattern, such as "*.pdf"');
-        const where = values.in ?? '/';
-        if (values.content !== undefined) {
-          const found = await ask<Parameters<typeof formatMatches>[0]>(REQUEST_TYPES.fs('grep'), {
-            path: where,
-            pattern,
-            text: values.content,
-          });
-          show(found, formatMatches(found));
-        } else {
-          const found = await ask<Parameters<typeof formatFound>[0]>(REQUEST_TYPES.fs('find'), {
-            path: where,
-            pattern,
-          });
-          show(found, formatFound(found));
-        }
-        return 0;
-      }
-      case 'get':
-        return get(need(first, 'the path of a file'));
-      case 'put': {
-        const file = need(first, 'a local file and a path');
-        const target = need(second, 'the path to upload to');
-        return put(file, target.endsWith('/') ? `${target}${basename(file)}` : target);
-      }
-      default: {
-        const made = await ask<{ path: string }>(REQUEST_TYPES.fs(FS_VERBS[verb] as FsOperation), {
-          path: need(first, 'a path'),
-        });
-        show(made, `${verb === 'rm' ? 'Deleted' : 'Made'} ${made.path}.`);
-        return 0;
-      }
-    }
+    const { typed, operation } = wordsOf(planned.command);
+    throw inUserWords(error, typed, operation);
   }
 
   async function get(path: string) {
-    const target = values.output ?? basename(path);
-    if (target !== '-' && !values.force && (await exists(target))) {
-      throw new Error(`${target} exists here; add --force to replace it, or -o to save elsewhere.`);
+    if (
+      values.output !== undefined &&
+      values.output !== '-' &&
+      !values.force &&
+      (await exists(values.output))
+    ) {
+      throw new Error(`${values.output} exists here; add --force to replace it, or -o to save elsewhere.`);
     }
     const [{ downloadFile }, { createProgressBar }] = await Promise.all([
       import('./transfers.js'),
       import('./progress.js'),
     ]);
-    const partial = `${target}.${process.pid}.deadrop-part`;
-    const destination = target === '-' ? io.stdout : createWriteStream(partial);
+    let target = values.output ?? basename(path);
+    let partial: string | undefined;
     const bar = createProgressBar(basename(path), io.stderr, showProgress);
+    /** Where the bytes go, known once the answer says whether a file or a folder (as "<name>.tar") comes. */
+    const destination = async (info: DownloadInfo) => {
+      if (target === '-') return io.stdout;
+      if (values.output === undefined && info.type === 'dir') target = info.name;
+      if (values.output === undefined && !values.force && (await exists(target))) {
+        throw new Error(`${target} exists here; add --force to replace it, or -o to save elsewhere.`);
+      }
+      partial = `${target}.${process.pid}.deadrop-part`;
+      return createWriteStream(partial);
+    };
     try {
       const result = await downloadFile(worker, path, destination, {
         progress: bar,
         timeoutSeconds: timeout,
       });
       bar.stop();
-      if (target !== '-') await keep(partial, target, values.force === true);
+      if (partial) await keep(partial, target, values.force === true);
       const summary = { ...result, file: target };
-      write(
-        target === '-' ? io.stderr : io.stdout,
-        values.json ? JSON.stringify(summary) : `Saved ${path} to ${target} (${formatBytes(result.size)}).`,
-      );
+      const human = result.folder
+        ? `Saved ${path} to ${target} as a tar archive (${result.folder.files} files, ${formatBytes(result.folder.bytes)}).`
+        : `Saved ${path} to ${target} (${formatBytes(result.size)}).`;
+      write(target === '-' ? io.stderr : io.stdout, values.json ? JSON.stringify(summary) : human);
       return 0;
     } catch (error) {
       bar.stop();
       throw error;
     } finally {
-      if (target !== '-') await unlink(partial).catch(() => {});
+      if (partial) await unlink(partial).catch(() => {});
     }
   }
 
@@ -289,9 +384,11 @@ async function perform(
         timeoutSeconds: timeout,
       });
       bar.stop();
-      show(
-        result,
-        `Uploaded ${file} to ${result.path} (${formatBytes(result.size)}, sha256 ${result.sha256}).`,
+      write(
+        io.stdout,
+        values.json
+          ? JSON.stringify(result)
+          : `Uploaded ${file} to ${result.path} (${formatBytes(result.size)}, sha256 ${result.sha256}).`,
       );
       return 0;
     } catch (error) {
@@ -302,6 +399,67 @@ async function perform(
       throw error;
     }
   }
+}
+
+/** `--detach`: leaves the request for the worker and prints its ticket as the last line on stdout. */
+async function detach(worker: WorkerClient, words: string[], values: Values, io: CommandIo) {
+  const [receiver, verb] = words;
+  if (receiver === 'fs' && (verb === 'get' || verb === 'put')) {
+    throw new UsageError(
+      `fs ${verb} cannot wait for a stopped worker: its bytes stream through the relay while both sides are there, and the relay keeps none of them. Run it when the worker is back.`,
+    );
+  }
+  const planned = planRequest(words, values);
+  const reported = worker.descriptor.ttl;
+  const most = Math.min(MAX_DETACHED_SECONDS, reported && reported > 0 ? reported : DEFAULT_DETACHED_SECONDS);
+  const asked = values.lifetime === undefined ? most : parseDuration(values.lifetime);
+  if (asked === undefined || asked < 1) {
+    throw new UsageError(`--lifetime takes a duration such as 90s, 30m, 8h or 2d, not "${values.lifetime}".`);
+  }
+  const lifetime = Math.min(asked, most);
+  const ticket = await worker.detach(planned.typ, planned.body, {
+    lifetimeSeconds: lifetime,
+    command: planned.command,
+  });
+  const text = formatTicket(ticket);
+  const until = new Date(ticket.exp * 1000).toISOString();
+  if (asked > most) {
+    write(
+      io.stderr,
+      `The relay keeps requests ${most} s (${reported ? 'its DEADROP_TTL' : 'assumed: the worker did not say'}); the request lives that long, not ${asked} s.`,
+    );
+  }
+  write(
+    io.stderr,
+    `Left for worker ${ticket.id}: ${planned.command}. It is carried out if the worker takes requests before ${until}; ` +
+      `its answer then waits on the relay for one read. Fetch it with:\n  deadrop call --ticket ${text}`,
+  );
+  write(io.stdout, values.json ? JSON.stringify({ ticket: text, rid: ticket.rid, exp: ticket.exp }) : text);
+  return 0;
+}
+
+/** `--ticket`: waits for the answer of a detached request and prints it as the request itself would have. */
+async function fetchTicket(text: string, values: Values, io: CommandIo, timeout: number) {
+  const ticket = parseTicket(text);
+  const user = await loadUserKeys(values.key ?? defaultUserKeyFile());
+  const answer = await fetchTicketAnswer(ticket, {
+    user,
+    waitSeconds: timeout,
+    ...(io.fetch && { fetch: io.fetch }),
+  });
+  if (answer === undefined) {
+    const expired = ticket.exp * 1000 <= Date.now();
+    throw new AnswerError(
+      'no_answer',
+      expired
+        ? `No answer came for this ticket, and its request expired at ${new Date(ticket.exp * 1000).toISOString()}: the worker did not take it in time, or its answer was read already.`
+        : `No answer yet: worker ${ticket.id} has not carried the request out (it may be stopped); it still may until ${new Date(ticket.exp * 1000).toISOString()}. Ask again later; an answer is read once.`,
+    );
+  }
+  const { typed, operation } = wordsOf(ticket.command);
+  if (!answer.ok)
+    throw inUserWords(new AnswerError(answer.error.code, answer.error.message), typed, operation);
+  return showResult(ticket.command, answer.result, values, io);
 }
 
 /**
@@ -340,28 +498,43 @@ export async function runCall(args: string[], io: CommandIo = processIo()): Prom
   }
   const [address, ...words] = positionals;
   const timeout = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
-  if (!address || words.length === 0 || !(timeout > 0 && timeout <= 3600)) {
-    write(
-      io.stderr,
-      `deadrop call: give an address and a command${timeout > 0 ? '' : ', and --timeout in seconds'}.\n\n${CALL_USAGE}`,
-    );
+  const usage = (sentence: string) => {
+    write(io.stderr, `deadrop call: ${sentence}\n\n${CALL_USAGE}`);
     return 2;
+  };
+  if (!(timeout > 0 && timeout <= 3600)) return usage('--timeout takes seconds, from 1 to 3600.');
+  if (values.ticket !== undefined) {
+    if (positionals.length > 0 || values.detach) {
+      return usage('--ticket takes no address and no command: the ticket names them.');
+    }
+  } else if (!address || words.length === 0) {
+    return usage('give an address and a command.');
   }
   let relay: string | undefined;
   try {
+    if (values.ticket !== undefined) return await fetchTicket(values.ticket, values, io, timeout);
     const user = await loadUserKeys(values.key ?? defaultUserKeyFile());
-    const worker = await connectWorker(address, { user, ...(io.fetch && { fetch: io.fetch }) });
+    const worker = await connectWorker(address as string, { user, ...(io.fetch && { fetch: io.fetch }) });
     relay = worker.address.relay;
+    if (values.detach) return await detach(worker, words, values, io);
+    if (values.lifetime !== undefined) throw new UsageError('--lifetime goes with --detach.');
     return await perform(worker, words, values, io, timeout);
   } catch (error) {
-    if (error instanceof UsageError) {
-      write(io.stderr, `deadrop call: ${error.message}\n\n${CALL_USAGE}`);
-      return 2;
-    }
+    if (error instanceof UsageError) return usage(error.message);
     if (values.json && error instanceof AnswerError)
       write(io.stdout, JSON.stringify({ error: { code: error.code, message: error.message } }));
-    write(io.stderr, `deadrop call: ${messageOf(error, relay ?? relayOfAddress(address))}`);
+    const where = relay ?? (address ? relayOfAddress(address) : undefined) ?? relayOfTicket(values.ticket);
+    write(io.stderr, `deadrop call: ${messageOf(error, where)}`);
     return 1;
+  }
+}
+
+/** The relay of a ticket, for the wording of a relay failure. */
+function relayOfTicket(text: string | undefined): string | undefined {
+  try {
+    return text === undefined ? undefined : parseTicket(text).relay;
+  } catch {
+    return undefined;
   }
 }
 
@@ -378,6 +551,7 @@ function messageOf(error: unknown, relay: string | undefined): string {
     error instanceof DescriptorError ||
     error instanceof UserKeyError ||
     (error as Error).name === 'AddressError' ||
+    (error as Error).name === 'TicketError' ||
     (error as Error).name === 'SealError';
   if (own || relay === undefined || !isRelayFailure(error)) return (error as Error).message;
   return describeRelayFailure(error, relay);
@@ -404,6 +578,9 @@ function parseCallArgs(args: string[]) {
       overwrite: { type: 'boolean' },
       force: { type: 'boolean' },
       timeout: { type: 'string' },
+      detach: { type: 'boolean' },
+      lifetime: { type: 'string' },
+      ticket: { type: 'string' },
     },
   });
 }

@@ -1,4 +1,5 @@
 // Human-readable output of `deadrop call`: sizes, rates, listings, search results and command results.
+import type { WorkerOffer } from '../../sdk/e2e/protocol.js';
 import type { ExecResult } from '../worker/exec-receiver.js';
 import type { ContentMatch, FoundEntry } from '../worker/fs-search.js';
 
@@ -56,4 +57,23 @@ export function describeExit(result: ExecResult): string | undefined {
   if (result.signal) return `${result.name}: ended by ${result.signal}`;
   if (result.truncated) return `${result.name}: output cut at the worker's limit`;
   return result.exitCode === 0 ? undefined : `${result.name}: exit code ${result.exitCode}`;
+}
+
+/** What the user may use on a worker (`info`): roots and file operations, commands with their parameters, targets. */
+export function formatOffer(offer: WorkerOffer): string {
+  const lines = [`worker ${offer.id}`];
+  if (offer.fs) {
+    lines.push(
+      `fs: ${offer.fs.operations.join(', ')} in ${offer.fs.roots.map((root) => `/${root}`).join(', ')}`,
+    );
+  }
+  for (const command of offer.exec) {
+    const params = command.params.map(
+      (param) => `${param.name}=${param.values ? param.values.join('|') : `<${param.pattern}>`}`,
+    );
+    lines.push(`exec ${command.name}${params.length ? ` ${params.join(' ')}` : ''}`);
+  }
+  for (const target of offer.wol) lines.push(`wol ${target}`);
+  if (lines.length === 1) lines.push('(nothing is granted to you here)');
+  return lines.join('\n');
 }

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toBase64url } from '../../sdk/e2e/encoding.js';
 import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
-import { REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
+import { type DownloadAnswer, REQUEST_TYPES } from '../../sdk/e2e/protocol.js';
 import { createNodePipe } from './node-pipe.js';
 import { AnswerError, DEFAULT_TIMEOUT_SECONDS, type WorkerClient } from './worker-client.js';
 
@@ -15,17 +15,15 @@ export interface TransferProgress {
   update(done: number): void;
 }
 
-/** What the worker says about a file it sends. */
-export interface DownloadInfo {
-  path: string;
-  size: number;
-  mtime: number;
-}
+/** What the worker says about a file it sends, or a folder it sends as a tar archive. */
+export type DownloadInfo = DownloadAnswer;
 
-/** What a download moved. */
+/** What a download moved: a file's bytes, or a folder's archive (its bytes, and the files in it). */
 export interface DownloadResult {
   path: string;
   size: number;
+  /** Set for a folder: it came as a tar archive of this many files. */
+  folder?: { files: number; bytes: number };
 }
 
 /**
@@ -79,15 +77,16 @@ async function freshPipe(worker: WorkerClient, signal?: AbortSignal) {
 }
 
 /**
- * Downloads the file at `path` into `destination`: the worker answers with its size, then sends it sealed to
- * the pipe. Throws if the stream was cut short, tampered with, or did not bring the announced size. Every frame
- * is authenticated and the last one marked, so no hash is needed to trust what arrived (and the transfer is
- * CPU-bound: a SHA-256 would cost a tenth of its speed).
+ * Downloads the file or folder at `path` into `destination` (or the stream it gives once the answer says what
+ * comes): the worker answers with a file's size, or a folder's file count, then sends it sealed to the pipe, a
+ * folder as a tar archive. Throws if the stream was cut short, tampered with, or a file did not bring the
+ * announced size. Every frame is authenticated and the last one marked, so no hash is needed to trust what
+ * arrived (and the transfer is CPU-bound: a SHA-256 would cost a tenth of its speed).
  */
 export async function downloadFile(
   worker: WorkerClient,
   path: string,
-  destination: Writable,
+  destination: Writable | ((info: DownloadInfo) => Writable | Promise<Writable>),
   options: { progress?: TransferProgress; signal?: AbortSignal; timeoutSeconds?: number } = {},
 ): Promise<DownloadResult> {
   const progress = options.progress ?? noProgress;
@@ -97,12 +96,17 @@ export async function downloadFile(
     { path },
     { reply, signal: options.signal, ...(options.timeoutSeconds && { ttlSeconds: options.timeoutSeconds }) },
   );
-  progress.start(info.size);
+  const output = typeof destination === 'function' ? await destination(info) : destination;
+  // A folder's archive has a size known only once sent: its estimate (headers and padding of each entry) stands in.
+  progress.start(info.type === 'dir' ? info.estimate : info.size);
   const body = await createNodePipe(worker.address.relay).receive(pair.public, options.signal);
   const measured = meter(progress);
-  await pipeline(body, openTransform(key, { onPlain: measured.onPlain }), destination, {
+  await pipeline(body, openTransform(key, { onPlain: measured.onPlain }), output, {
     signal: options.signal,
   });
+  if (info.type === 'dir') {
+    return { path: info.path, size: measured.bytes(), folder: { files: info.files, bytes: info.bytes } };
+  }
   if (measured.bytes() !== info.size) {
     throw new Error(
       `The download brought ${measured.bytes()} bytes of the ${info.size} announced; the file changed meanwhile?`,

@@ -2,7 +2,8 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fromBase64url, toBase64url } from '../../sdk/e2e/encoding.js';
+import { formatUserKeyFile, parseUserKeyFile } from '../../sdk/box/user-key-file.js';
+import { toBase64url } from '../../sdk/e2e/encoding.js';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import type { RawKeyPair } from '../../sdk/e2e/suite.js';
 
@@ -17,28 +18,15 @@ export class UserKeyError extends Error {
   }
 }
 
-interface UserKeyFile {
-  v: 1;
-  type: 'ed25519';
-  publicKey: string;
-  secretKey: string;
-}
-
 /**
  * Makes a new key pair at `path` (mode 0600, its directory 0700) and answers its public key, base64url.
  * An existing file is kept unless `force`: replacing it would lock its user out of every worker.
  */
 export async function createUserKeyFile(path: string, force = false): Promise<string> {
   const keys = nodeSuite.ed25519Keygen();
-  const contents: UserKeyFile = {
-    v: 1,
-    type: 'ed25519',
-    publicKey: toBase64url(keys.publicKey),
-    secretKey: toBase64url(keys.secretKey),
-  };
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
-    await writeFile(path, `${JSON.stringify(contents, null, 2)}\n`, {
+    await writeFile(path, formatUserKeyFile(keys), {
       mode: 0o600,
       flag: force ? 'w' : 'wx',
     });
@@ -52,14 +40,14 @@ export async function createUserKeyFile(path: string, force = false): Promise<st
   }
   // writeFile's mode applies only to a new file; a forced overwrite keeps the old mode otherwise.
   await chmod(path, 0o600);
-  return contents.publicKey;
+  return toBase64url(keys.publicKey);
 }
 
-/** The key pair at `path`; the public key is derived again, so a damaged file is noticed. */
+/** The key pair at `path` (the format of sdk/box/user-key-file.ts, which the /box page imports and exports). */
 export async function loadUserKeys(path: string): Promise<RawKeyPair> {
-  let contents: UserKeyFile;
+  let text: string;
   try {
-    contents = JSON.parse(await readFile(path, 'utf8')) as UserKeyFile;
+    text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new UserKeyError(`There is no user key at ${path}; make one with "deadrop user init".`);
@@ -67,13 +55,14 @@ export async function loadUserKeys(path: string): Promise<RawKeyPair> {
     throw new UserKeyError(`The user key at ${path} cannot be read: ${(error as Error).message}`);
   }
   try {
-    const secretKey = fromBase64url(contents.secretKey);
-    const publicKey = nodeSuite.ed25519PublicKey(secretKey);
-    if (toBase64url(publicKey) !== contents.publicKey) throw new Error('mismatch');
-    return { secretKey, publicKey };
-  } catch {
-    throw new UserKeyError(
-      `The user key at ${path} is damaged: its public key does not match its secret key.`,
-    );
+    return parseUserKeyFile(text, nodeSuite);
+  } catch (error) {
+    const why = (error as Error).message;
+    if (why.startsWith('it is damaged')) {
+      throw new UserKeyError(
+        `The user key at ${path} is damaged: its public key does not match its secret key.`,
+      );
+    }
+    throw new UserKeyError(`The user key at ${path} cannot be read: ${why}.`);
   }
 }

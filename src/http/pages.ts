@@ -35,7 +35,7 @@ function describeThisInstance(spec: Record<string, unknown>, publicUrl: string |
   return { ...spec, servers: [server] };
 }
 
-/** Builds the router for `/`, `/assets`, `/docs`, `/openapi.json`, `/examples` and `/sdk`. */
+/** Builds the router for `/`, `/assets`, `/docs`, `/drop`, `/box`, `/openapi.json`, `/examples` and `/sdk`. */
 export function createPagesRouter({ config, id }: { config: Config; id: string }): Router {
   const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
   const home = render(read('public/index.html'), {
@@ -53,6 +53,7 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   const thanks = read('examples/thanks.html');
   const oops = read('examples/oops.html');
   const drop = read('public/drop.html');
+  const box = read('public/box.html');
   const staticOptions = { index: false, fallthrough: true, maxAge: '1h' };
 
   const router = express.Router();
@@ -60,6 +61,17 @@ export function createPagesRouter({ config, id }: { config: Config; id: string }
   router.get('/favicon.ico', (_req, res) => res.status(204).end());
   router.get('/docs', (_req, res) => res.type('html').send(docs));
   router.get('/drop', (_req, res) => res.type('html').send(drop));
+  router.get('/box', (_req, res) => res.type('html').send(box));
+  // The /box page's service worker streams downloads to disk; served under /box/ so that its scope can be /box/.
+  router.get('/box/sw.js', (_req, res, next) => {
+    // Not built (a checkout before `npm run build`): the relay's 404, not a 500.
+    res
+      .set('cache-control', 'no-cache')
+      .type('js')
+      .sendFile(join(ROOT, 'dist/public/box-sw.js'), (error) => {
+        if (error && !res.headersSent) next();
+      });
+  });
   router.get('/openapi.json', (_req, res) => res.type('json').send(spec));
   router.get('/examples/form.html', (req, res) => {
     const pub = publicKeyOf(req) ?? 'PUBLIC_KEY';

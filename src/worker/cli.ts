@@ -1,6 +1,7 @@
 // The worker's commands for src/cli.ts: `deadrop worker`, `deadrop call` and `deadrop user`.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { formatBoxAddress, parseAddress } from '../../sdk/e2e/address.js';
 import { DeadropError } from '../../sdk/index.js';
 import { type CommandIo, processIo, runCall } from '../client/call-command.js';
 import { describeRelayFailure } from '../client/relay-errors.js';
@@ -85,6 +86,7 @@ export async function runWorkerCommand(
   }
   io.stderr.write(`${timestamp()} worker ${worker.id} running; its address (give it to its users):\n`);
   io.stdout.write(`${worker.address}\n`);
+  io.stderr.write(`${timestamp()} in a browser: ${formatBoxAddress(parseAddress(worker.address))}\n`);
   if (options.onStart) options.onStart(worker);
   else {
     const stop = async () => {

@@ -7,7 +7,12 @@ import type { EmitEvent } from './events.js';
 import type { WorkerIdentity } from './key-file.js';
 
 /** The descriptor of `identity`, valid until `exp` (seconds since the epoch). */
-export function buildDescriptor(identity: WorkerIdentity, types: string[], exp: number): Descriptor {
+export function buildDescriptor(
+  identity: WorkerIdentity,
+  types: string[],
+  exp: number,
+  ttl?: number,
+): Descriptor {
   return {
     v: 1,
     id: identity.id,
@@ -16,6 +21,7 @@ export function buildDescriptor(identity: WorkerIdentity, types: string[], exp: 
     counter: identity.counter,
     types,
     exp,
+    ...(ttl !== undefined && { ttl }),
   };
 }
 
@@ -57,7 +63,8 @@ export function startPublisher(deps: PublisherDeps): Publisher {
 
   const publishOnce = async () => {
     const exp = Math.floor(now() / 1000) + ttl;
-    await client.publish(identity.relayKeys.private, buildDescriptor(identity, deps.types, exp), { signal });
+    const descriptor = buildDescriptor(identity, deps.types, exp, ttl);
+    await client.publish(identity.relayKeys.private, descriptor, { signal });
     const relayTtl = (await client.stats(identity.relayKeys.private, { signal })).publish.ttl;
     if (relayTtl > 0 && Math.abs(relayTtl - ttl) > 2) {
       ttl = relayTtl;

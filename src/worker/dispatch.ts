@@ -1,11 +1,18 @@
 // Routes an admitted request to its receiver, if the worker offers it and the user is granted it.
 import type { OpenedRequest } from '../../sdk/e2e/envelope.js';
-import { answerOfError, parseRequestType, REQUEST_TYPES, WorkerError } from '../../sdk/e2e/protocol.js';
+import {
+  answerOfError,
+  parseRequestType,
+  REQUEST_TYPES,
+  WorkerError,
+  type WorkerOffer,
+} from '../../sdk/e2e/protocol.js';
 import type { UserGrant } from './config.js';
 import { isRecord } from './config-fields.js';
 import type { ExecReceiver } from './exec-receiver.js';
 import type { FsReceiver } from './fs-receiver.js';
 import { type Outcome, ok } from './receiver.js';
+import { MAX_REQUEST_LIFETIME_SECONDS } from './request-gate.js';
 import type { WolReceiver } from './wol-receiver.js';
 
 /** The receivers a worker's config enables. */
@@ -15,13 +22,26 @@ export interface Receivers {
   wol?: WolReceiver;
 }
 
-/** The request types the receivers offer, for the descriptor. */
+/** The request types the receivers offer, for the descriptor; every worker answers `info`. */
 export function offeredTypes(receivers: Receivers): string[] {
   return [
+    REQUEST_TYPES.info,
     ...(receivers.fs?.operations.map(REQUEST_TYPES.fs) ?? []),
     ...(receivers.exec ? [REQUEST_TYPES.exec] : []),
     ...(receivers.wol ? [REQUEST_TYPES.wol] : []),
   ];
+}
+
+/** What `user` may use on this worker: the offered operations, commands and targets granted to them, no more. */
+export function offerFor(user: UserGrant, receivers: Receivers, id: string): WorkerOffer {
+  const operations = receivers.fs?.operations.filter((operation) => user.fs.has(operation)) ?? [];
+  return {
+    id,
+    ...(receivers.fs && operations.length > 0 && { fs: { operations, roots: receivers.fs.roots } }),
+    exec: receivers.exec?.describe().filter((command) => user.exec.has(command.name)) ?? [],
+    wol: receivers.wol?.names.filter((name) => user.wol.has(name)) ?? [],
+    maxRequestSeconds: MAX_REQUEST_LIFETIME_SECONDS,
+  };
 }
 
 const forbidden = (user: UserGrant, what: string) =>
@@ -29,8 +49,15 @@ const forbidden = (user: UserGrant, what: string) =>
 
 const field = (body: unknown, name: string): unknown => (isRecord(body) ? body[name] : undefined);
 
-async function route(request: OpenedRequest, user: UserGrant, receivers: Receivers, signal: AbortSignal) {
+async function route(
+  request: OpenedRequest,
+  user: UserGrant,
+  receivers: Receivers,
+  signal: AbortSignal,
+  id: string,
+) {
   const kind = parseRequestType(request.header.typ);
+  if (kind?.receiver === 'info') return ok(offerFor(user, receivers, id));
   const unsupported = new WorkerError('unsupported', `This worker does not offer ${request.header.typ}.`);
   if (kind?.receiver === 'fs') {
     if (!receivers.fs?.operations.includes(kind.operation)) {
@@ -75,9 +102,10 @@ export async function carryOut(
   receivers: Receivers,
   signal: AbortSignal,
   onError: (error: unknown) => void,
+  id = '',
 ): Promise<Outcome> {
   try {
-    return await route(request, user, receivers, signal);
+    return await route(request, user, receivers, signal, id);
   } catch (error) {
     if (!(error instanceof WorkerError)) onError(error);
     return { answer: answerOfError(error) };

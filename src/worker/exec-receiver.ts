@@ -1,6 +1,6 @@
 // The command receiver: named commands with a fixed argv, checked parameters, no shell, a timeout and an output cap.
 import { spawn } from 'node:child_process';
-import { WorkerError } from '../../sdk/e2e/protocol.js';
+import { type OfferedParam, WorkerError } from '../../sdk/e2e/protocol.js';
 import { isRecord } from './config-fields.js';
 import { type ExecCommand, type ExecConfig, PLACEHOLDER, paramAccepts } from './receiver-config.js';
 
@@ -103,6 +103,8 @@ function run(name: string, command: ExecCommand, argv: string[], signal: AbortSi
 /** The command receiver of one worker. */
 export interface ExecReceiver {
   readonly names: readonly string[];
+  /** Each command with the form of its parameters, for the users it is granted to (`urn:deadrop:info`). */
+  describe(): { name: string; params: OfferedParam[] }[];
   /** Runs the command `name` with `params`; throws a WorkerError for an unknown command or a bad value. */
   run(name: unknown, params: unknown, signal: AbortSignal): Promise<ExecResult>;
 }
@@ -110,6 +112,16 @@ export interface ExecReceiver {
 export function createExecReceiver(config: ExecConfig): ExecReceiver {
   return {
     names: [...config.commands.keys()],
+    describe: () =>
+      [...config.commands].map(([name, command]) => ({
+        name,
+        params: [...command.params].map(([param, spec]) => ({
+          name: param,
+          ...(spec.pattern && { pattern: spec.pattern.source.replace(/^\^\(\?:([\s\S]*)\)\$$/, '$1') }),
+          ...(spec.values && { values: spec.values }),
+          ...(spec.default !== undefined && { default: spec.default }),
+        })),
+      })),
     run(name, params, signal) {
       const command = typeof name === 'string' ? config.commands.get(name) : undefined;
       if (!command)

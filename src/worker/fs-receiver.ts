@@ -1,9 +1,10 @@
-// The file receiver: list, stat, find, grep, download, upload, mkdir and delete inside the configured roots.
+// The file receiver: list, stat, find, grep, download (a folder as tar), upload, mkdir and delete inside the roots.
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FsOperation, WorkerError } from '../../sdk/e2e/protocol.js';
 import { isRecord } from './config-fields.js';
+import { startFolderDownload } from './fs-archive.js';
 import {
   createFsScope,
   type FsScope,
@@ -28,6 +29,8 @@ export interface ListedEntry {
 /** The file receiver of one worker. */
 export interface FsReceiver {
   readonly operations: readonly FsOperation[];
+  /** The names of the roots, sorted. */
+  readonly roots: string[];
   /** Carries out `operation` with the request's `body` and `reply`; throws a WorkerError to refuse. */
   handle(operation: FsOperation, body: unknown, reply: unknown, signal: AbortSignal): Promise<Outcome>;
 }
@@ -143,9 +146,13 @@ export async function createFsReceiver(config: FsConfig, pipes: PipeEnds): Promi
       return ok({ matches, truncated, skipped });
     },
     async download(body, reply, signal) {
-      const file = await locateVisible(scope, field(body, 'path'));
-      if (!file.info.isFile()) throw new WorkerError('bad_request', `${file.path} is not a file.`);
-      return startDownload(file, reply, pipes, signal);
+      const found = await locateVisible(scope, field(body, 'path'));
+      if (found.info.isDirectory()) {
+        return startFolderDownload(scope, found, reply, pipes, signal, config.maxVisited);
+      }
+      if (!found.info.isFile())
+        throw new WorkerError('bad_request', `${found.path} is not a file or a folder.`);
+      return startDownload(found, reply, pipes, signal);
     },
     async upload(body, reply, signal) {
       const target = await locateEntry(scope, field(body, 'path'));
@@ -191,6 +198,7 @@ export async function createFsReceiver(config: FsConfig, pipes: PipeEnds): Promi
 
   return {
     operations: config.operations,
+    roots: [...scope.roots.keys()].sort(),
     handle: (operation, body, reply, signal) => operations[operation](body, reply, signal),
   };
 }

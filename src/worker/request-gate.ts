@@ -41,8 +41,11 @@ export interface GateContext {
 
 /** Clocks of users and worker may differ this much. */
 const CLOCK_SKEW_SECONDS = 60;
-/** Longer-lived requests would make the replay cache remember ids for longer than is useful. */
-export const MAX_REQUEST_LIFETIME_SECONDS = 3600;
+/**
+ * A request may wait this long for a stopped worker (`deadrop call --detach`): a week, beyond any usual relay TTL
+ * (DEADROP_TTL, a day by default), which is what really bounds it. Its id is remembered that long against replay.
+ */
+export const MAX_REQUEST_LIFETIME_SECONDS = 7 * 24 * 3600;
 /** A rid is the uid of the answer at the relay, and `<rid>.<n>` of its parts: both must be valid uids. */
 const RID_PATTERN = /^[A-Za-z0-9_-]{8,48}$/;
 
@@ -83,23 +86,25 @@ export function checkRequest(item: unknown, context: GateContext): Verdict {
       new WorkerError('bad_request', `A request may live at most ${MAX_REQUEST_LIFETIME_SECONDS} s.`),
     );
   }
-  const admission = context.replay.admit(header.rid, header.exp, context.nowMs);
-  if (admission === 'replayed') return { admitted: false, reason: 'replayed', rid: header.rid };
-  if (admission === 'full') {
-    return refuse('busy', new WorkerError('failed', 'The worker is busy; try again in a minute.'));
-  }
   if (header.to.toUpperCase() !== context.id) {
     return refuse(
       'wrong-worker',
       new WorkerError('bad_request', 'The request is addressed to another worker.'),
     );
   }
+  // Users are checked before their rid is remembered: a stranger's requests, however long-lived, take no room
+  // in the replay cache, so they cannot fill it and lock the worker's users out.
   const user = context.users.get(toBase64url(request.userPublicKey));
   if (!user) {
     return refuse(
       'unknown-user',
       new WorkerError('forbidden', "This user key is not in the worker's auth list."),
     );
+  }
+  const admission = context.replay.admit(header.rid, header.exp, context.nowMs);
+  if (admission === 'replayed') return { admitted: false, reason: 'replayed', rid: header.rid };
+  if (admission === 'full') {
+    return refuse('busy', new WorkerError('failed', 'The worker is busy; try again in a minute.'));
   }
   return { admitted: true, request, user };
 }

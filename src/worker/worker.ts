@@ -14,7 +14,7 @@ import { createFsReceiver } from './fs-receiver.js';
 import { runIntake } from './intake.js';
 import { openIdentity, replaceRelayKeys, type WorkerIdentity } from './key-file.js';
 import { createReplayCache } from './replay-cache.js';
-import { checkRequest, MAX_REQUEST_LIFETIME_SECONDS } from './request-gate.js';
+import { checkRequest } from './request-gate.js';
 import { createWolReceiver } from './wol-receiver.js';
 
 export interface WorkerOptions {
@@ -34,6 +34,9 @@ export interface RunningWorker {
   /** Stops taking requests, ends transfers under way and waits for the loops to end. */
   stop(): Promise<void>;
 }
+
+/** An answer is retried this long while the relay is away: a user still waiting for it waits no longer. */
+const ANSWER_RETRY_SECONDS = 3600;
 
 /** Enough for every request a full relay queue can hold for an hour; beyond, requests are refused as busy. */
 const MAX_REMEMBERED_RIDS = 200_000;
@@ -108,7 +111,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   /** Leaves the messages at the one-to-one path, retrying while the relay is away, for as long as a request lives. */
   const deliver = async (messages: AnswerMessage[]): Promise<boolean> => {
     const backoff = createBackoff(config.reconnect);
-    const deadline = Date.now() + MAX_REQUEST_LIFETIME_SECONDS * 1000;
+    const deadline = Date.now() + ANSWER_RETRY_SECONDS * 1000;
     for (const { uid, envelope } of messages) {
       for (;;) {
         try {
@@ -154,7 +157,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const { request, user } = verdict;
     const onError = (error: unknown) =>
       emit({ type: 'failed', rid: request.header.rid, error: String(error) });
-    const outcome = await carryOut(request, user, receivers, signal, onError);
+    const outcome = await carryOut(request, user, receivers, signal, onError, identity.id);
     const delivered = await deliver(
       sealAnswer(request.responseKey, request.header.rid, outcome.answer, nodeSuite),
     );
