@@ -272,6 +272,18 @@ export function createRelay({ backend, keyring, limits, webhooks, hooks }: Relay
       return value;
     },
 
+    /**
+     * One-to-one, the owner's read: the value stays for the one reader (or until the owner deletes it). A
+     * drop's receiver reads chunks this way with the key it claimed, and deletes each once it is saved.
+     */
+    async readField(key: string, uid: string, wait: WaitOptions = noWait): Promise<FieldValue> {
+      const pub = ownedBy(key);
+      checkUid(uid);
+      const value = await untilFound(pub, `field:${uid}`, () => store.readField(pub, uid), wait);
+      if (value === undefined) throw errors.noField();
+      return value;
+    },
+
     async fieldTtl(key: string, uid: string): Promise<number> {
       const pub = ownedBy(key);
       return seconds(await store.fieldTtl(pub, checkUid(uid)));

@@ -106,6 +106,32 @@ describe('a blob', () => {
     expect(Buffer.from(await read.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
+  it('its owner reads it with ?peek as often as needed, waiting with ?wait=, and it stays for the reader', async () => {
+    const pair = relay.keys();
+    const bytes = randomBytes(3000);
+    const peek = (key: string, query = '') => fetch(`${relay.url}/private/${key}/kept?peek${query}`);
+    const empty = await peek(pair.private);
+    expect(empty.status).toBe(404);
+    expect((await empty.json()).statusCode).toBe(404);
+    const waiting = peek(pair.private, '&wait=10');
+    await sleep(200);
+    await postBlob(pair.private, 'kept', bytes);
+    for (const read of [await waiting, await peek(pair.private)]) {
+      expect(read.status).toBe(200);
+      expect(read.headers.get('content-type')).toBe('application/octet-stream');
+      expect(Buffer.from(await read.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    expect((await peek(pair.public)).status).toBe(401);
+    expect(Buffer.from(await (await take(pair.public, 'kept')).arrayBuffer()).equals(bytes)).toBe(true);
+    expect((await peek(pair.private)).status).toBe(404);
+    await fetch(`${relay.url}/private/${pair.private}/json`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(await (await fetch(`${relay.url}/private/${pair.private}/json?peek=1`)).json()).toEqual({ a: 1 });
+  });
+
   it('honours ?ok= on success, as every POST does', async () => {
     const pair = relay.keys();
     const answer = await fetch(`${relay.url}/private/${pair.private}/r?ok=https://example.com/thanks`, {
@@ -196,5 +222,21 @@ describe('the byte quota across two instances sharing Redis', () => {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+  });
+});
+
+describe('GET /limits', () => {
+  it('tells the bounds a client plans with, as the relay was configured', async () => {
+    const res = await fetch(`${relay.url}/limits`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      ttl: 60,
+      bodyLimit: 10_240,
+      blobLimit: BLOB_LIMIT,
+      keyQuota: QUOTA,
+      maxFields: 1000,
+      maxQueue: 1000,
+    });
+    expect((await fetch(`${relay.url}/limits`, { method: 'POST' })).status).toBe(405);
   });
 });

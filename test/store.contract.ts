@@ -292,6 +292,22 @@ export function storeContract(name: string, open: () => Promise<ContractFixture>
         expect(await store.fieldTtl(key, 'a')).toBe(0);
       });
 
+      it('lets its owner read a value, JSON or blob, as often as needed, until one reader takes it', async () => {
+        const key = pub();
+        const blob = Uint8Array.from([0, 1, 2, 255]);
+        expect(await store.readField(key, 'a')).toBeUndefined();
+        await store.putField(key, 'a', '"x"', DAY, fields(10));
+        await store.putField(key, 'b', blob, DAY, fields(10, 100));
+        expect(await store.readField(key, 'a')).toBe('"x"');
+        expect(await store.readField(key, 'a')).toBe('"x"');
+        expect(Buffer.from((await store.readField(key, 'b')) as Uint8Array)).toEqual(Buffer.from(blob));
+        expect(await store.blobBytes(key)).toBe(4);
+        expect(await store.takeField(key, 'a')).toBe('"x"');
+        expect(await store.readField(key, 'a')).toBeUndefined();
+        await store.deleteField(key, 'b');
+        expect(await store.readField(key, 'b')).toBeUndefined();
+      });
+
       it('bounds the number of uids, counting a replaced uid once and freeing a read one', async () => {
         const key = pub();
         expect(await store.putField(key, 'a', '1', DAY, fields(2))).toBe('stored');
@@ -320,6 +336,7 @@ export function storeContract(name: string, open: () => Promise<ContractFixture>
         await store.putField(key, 'a', '1', 100, fields(1));
         expect(await store.putField(key, 'b', '1', DAY, fields(1))).toEqual({ refused: 'fields_full' });
         await elapse(150);
+        expect(await store.readField(key, 'a')).toBeUndefined();
         expect(await store.takeField(key, 'a')).toBeUndefined();
         expect(await store.putField(key, 'b', '2', DAY, fields(1))).toBe('stored');
       });

@@ -7,6 +7,7 @@ import type { OutageWatch } from '../backend/outage.js';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
 import type { Relay } from '../relay.js';
+import type { FieldValue } from '../store/store.js';
 import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
@@ -48,6 +49,16 @@ export interface AppOperations {
 /** What the app holds that a shutdown must close: pipes still waiting. */
 export const pipesOf = (app: express.Express): PipeRouter => app.locals.pipes as PipeRouter;
 
+/** A one-to-one value as it was stored: JSON text, or blob bytes as application/octet-stream. */
+function sendField(res: express.Response, value: FieldValue): void {
+  if (typeof value === 'string') {
+    sendJsonText(res, value);
+    return;
+  }
+  res.status(200).set({ 'content-type': 'application/octet-stream', 'content-length': value.byteLength });
+  res.end(value);
+}
+
 const notAllowed =
   (...allowed: string[]): RequestHandler =>
   (req, res) => {
@@ -75,6 +86,16 @@ export function createApp({
     next();
   };
 
+  /** GET /limits: the bounds a client plans with (a drop's sender sizes what it leaves for an offline receiver). */
+  const publicLimits = {
+    ttl: config.ttlSeconds,
+    bodyLimit: config.bodyLimit,
+    blobLimit: config.blobLimit,
+    keyQuota: config.keyQuota,
+    maxFields: config.maxFields,
+    maxQueue: config.maxQueue,
+  };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -97,6 +118,10 @@ export function createApp({
   app
     .route('/keys/:key')
     .get(limit.keys, (req, res) => res.json(relay.inspectKey(req.params.key)))
+    .all(notAllowed('GET'));
+  app
+    .route('/limits')
+    .get(limit.keys, (_req, res) => res.json(publicLimits))
     .all(notAllowed('GET'));
   app
     .route('/id')
@@ -150,21 +175,21 @@ export function createApp({
     .head(notAllowed('GET'))
     .get(limit.publicRead, async (req, res) => {
       const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
-      const value = await relay.takeField(req.params.key, req.params.uid, wait);
-      if (typeof value === 'string') {
-        sendJsonText(res, value);
-        return;
-      }
-      res.status(200).set({ 'content-type': 'application/octet-stream', 'content-length': value.byteLength });
-      res.end(value);
+      sendField(res, await relay.takeField(req.params.key, req.params.uid, wait));
     })
     .all(notAllowed('GET'));
 
   app
     .route('/private/:key/:uid')
-    .get(limit.privateRead, async (req, res) =>
-      res.json({ ttl: await relay.fieldTtl(req.params.key, req.params.uid) }),
-    )
+    .get(limit.privateRead, async (req, res) => {
+      const { key, uid } = req.params;
+      if ('peek' in req.query) {
+        const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
+        sendField(res, await relay.readField(key, uid, wait));
+      } else {
+        res.json({ ttl: await relay.fieldTtl(key, uid) });
+      }
+    })
     .post(limit.write, checkBlobWrite, fieldBody, spendWriteBudget, async (req, res) => {
       await relay.putField(req.params.key, req.params.uid, res.locals.item);
       sendDone(res);

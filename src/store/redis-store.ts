@@ -123,6 +123,11 @@ export function createRedisStore(
       return stored ? decodeField(stored) : undefined;
     },
 
+    readField: async (pub, uid) => {
+      const stored = await binary.get(storeKeys(pub).field(uid));
+      return stored ? decodeField(stored) : undefined;
+    },
+
     fieldTtl: async (pub, uid) => remainingMs(await client.pTTL(storeKeys(pub).field(uid))),
 
     deleteField: async (pub, uid) => {

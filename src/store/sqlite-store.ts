@@ -108,6 +108,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       'INSERT INTO field (pub, uid, value, size, expires) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pub, uid) DO UPDATE SET value = excluded.value, size = excluded.size, expires = excluded.expires',
     ),
     takeField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ? RETURNING value, expires'),
+    readField: db.prepare('SELECT value FROM field WHERE pub = ? AND uid = ? AND expires > ?').pluck(),
     fieldExpires: db.prepare('SELECT expires FROM field WHERE pub = ? AND uid = ? AND expires > ?').pluck(),
     deleteField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ?'),
     blobBytes: db.prepare('SELECT coalesce(sum(size), 0) FROM field WHERE pub = ? AND expires > ?').pluck(),
@@ -279,6 +280,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
         const row = sql.takeField.get(pub, uid) as { value: FieldValue; expires: number } | undefined;
         return row && row.expires > now() ? row.value : undefined;
       }),
+    readField: async (pub, uid) => sql.readField.get(pub, uid, now()) as FieldValue | undefined,
     fieldTtl: async (pub, uid) => {
       const at = now();
       return remaining(sql.fieldExpires.get(pub, uid, at), at);

@@ -79,6 +79,8 @@ export interface Store {
   ): Promise<WriteResult>;
   /** Returns the value and removes it, so only one reader ever gets it. */
   takeField(pub: string, uid: string): Promise<FieldValue | undefined>;
+  /** Returns the value and leaves it in place: the owner's read (a drop's receiver that holds the key). */
+  readField(pub: string, uid: string): Promise<FieldValue | undefined>;
   fieldTtl(pub: string, uid: string): Promise<number>;
   deleteField(pub: string, uid: string): Promise<void>;
   /** Bytes the key pair's live blobs hold (what its quota counts). */
