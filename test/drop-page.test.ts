@@ -17,7 +17,7 @@ const seen: string[] = [];
 beforeAll(async () => {
   relay = await openDropRelay('sqlite', {
     page: true,
-    onRequest: (req) => seen.push(`${req.method} ${req.originalUrl} ${req.headers.referer ?? ''}`),
+    onRequest: (req) => void seen.push(`${req.method} ${req.originalUrl} ${req.headers.referer ?? ''}`),
   });
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' });
   context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 700 } });

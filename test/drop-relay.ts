@@ -24,8 +24,8 @@ export async function openDropRelay(
     /** Share it to make two instances of one relay (on Redis). */
     secret?: string;
     page?: boolean;
-    /** Sees every request as the relay gets it: method, URL and headers. */
-    onRequest?: (req: express.Request) => void;
+    /** Sees every request as the relay gets it (method, URL and headers); the relay waits for it. */
+    onRequest?: (req: express.Request) => void | Promise<void>;
   } = {},
 ): Promise<DropRelay> {
   if (options.page) execFileSync('node', ['scripts/build-sdk.mjs'], { stdio: 'ignore' });
@@ -43,8 +43,8 @@ export async function openDropRelay(
   if (onRequest) {
     app = express();
     app.locals.pipes = relay.app.locals.pipes;
-    app.use((req, _res, next) => {
-      onRequest(req);
+    app.use(async (req, _res, next) => {
+      await onRequest(req);
       next();
     });
     app.use(relay.app);

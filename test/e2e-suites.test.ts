@@ -7,17 +7,19 @@ import {
   type CipherSuite,
   createFrameOpener,
   createFrameSealer,
+  deriveDropKey,
+  deriveLinkCheck,
   FRAME_SIZE,
   nobleSuite,
   openAnswer,
   openChunk,
-  openManifest,
+  openRecord,
   openRequest,
   openResponse,
   SealError,
   sealAnswer,
   sealChunk,
-  sealManifest,
+  sealRecord,
   sealRequest,
   sealResponse,
 } from '../sdk/e2e/index.js';
@@ -240,8 +242,15 @@ describe('drop chunks and manifests', () => {
     expect(Buffer.from(sealChunk(key, place, plain, seeded(nativeSuite, 'c')))).toEqual(
       Buffer.from(sealChunk(key, place, plain, seeded(nobleSuite, 'c'))),
     );
-    expect(sealManifest(key, place.publicKey, { v: 1, name: 'é' }, seeded(nativeSuite, 'm'))).toEqual(
-      sealManifest(key, place.publicKey, { v: 1, name: 'é' }, seeded(nobleSuite, 'm')),
+    expect(
+      sealRecord(key, place.publicKey, 'manifest', { v: 1, name: 'é' }, seeded(nativeSuite, 'm')),
+    ).toEqual(sealRecord(key, place.publicKey, 'manifest', { v: 1, name: 'é' }, seeded(nobleSuite, 'm')));
+    const secret = randomBytes(32);
+    expect(deriveDropKey(secret, place.publicKey, nativeSuite)).toEqual(
+      deriveDropKey(secret, place.publicKey, nobleSuite),
+    );
+    expect(deriveLinkCheck(secret, place.publicKey, nativeSuite)).toEqual(
+      deriveLinkCheck(secret, place.publicKey, nobleSuite),
     );
   });
 
@@ -250,8 +259,10 @@ describe('drop chunks and manifests', () => {
     expect(Buffer.from(openChunk(key, place, sealed, suites[to])).equals(plain)).toBe(true);
     expect(() => openChunk(key, { ...place, index: 6 }, sealed, suites[to])).toThrow(SealError);
     expect(() => openChunk(key, { ...place, final: false }, sealed, suites[to])).toThrow(SealError);
-    const manifest = sealManifest(key, place.publicKey, { v: 1, name: 'é' }, suites[from]);
-    expect(openManifest(key, place.publicKey, manifest, suites[to])).toEqual({ v: 1, name: 'é' });
-    expect(() => openManifest(key, 'Q'.repeat(32), manifest, suites[to])).toThrow(SealError);
+    const manifest = sealRecord(key, place.publicKey, 'manifest', { v: 1, name: 'é' }, suites[from]);
+    expect(openRecord(key, place.publicKey, 'manifest', manifest, suites[to])).toEqual({ v: 1, name: 'é' });
+    expect(() => openRecord(key, 'Q'.repeat(32), 'manifest', manifest, suites[to])).toThrow(SealError);
+    // A manifest is not a claim: each record opens only as what it was sealed for.
+    expect(() => openRecord(key, place.publicKey, 'claim', manifest, suites[to])).toThrow(SealError);
   });
 });

@@ -5,8 +5,9 @@ import { SealError } from './seal-error.js';
 import type { CipherSuite } from './suite.js';
 
 // A chunk is nonce(24) ‖ ciphertext ‖ tag(16) under the drop key, AAD "deadrop/drop/1\n<public key>\nchunk\n" ‖
-// uint64 BE index ‖ final flag. The manifest is {v:1, n, ct} with AAD "deadrop/drop/1\n<public key>\nmanifest".
-// This format is what drops already on a relay were sealed with: it is kept as it is.
+// uint64 BE index ‖ final flag. The manifest and the claim are each {v:1, n, ct}, AAD
+// "deadrop/drop/1\n<public key>\nmanifest" (or "…\nclaim"). The link check is HKDF of the link's secret alone, so a
+// receiver learns that the link is right before it is asked for a password.
 
 const PROTOCOL = 'deadrop/drop/1';
 const NONCE_BYTES = 24;
@@ -16,14 +17,13 @@ export const DROP_BLOB_LIMIT = 1_048_576;
 /** Plaintext bytes per chunk: the blob limit less the chunk's nonce and tag. */
 export const DROP_CHUNK_SIZE = DROP_BLOB_LIMIT - NONCE_BYTES - TAG_BYTES;
 
-/** The key and the password check of a drop, from its secret (and stretched password), bound to its public key. */
-export function deriveDropKeys(secret: Uint8Array, publicKey: string, suite: CipherSuite) {
-  const salt = utf8(publicKey);
-  return {
-    key: suite.hkdf(secret, salt, utf8(`${PROTOCOL} key`), 32),
-    check: suite.hkdf(secret, salt, utf8(`${PROTOCOL} check`), 16),
-  };
-}
+/** The key of a drop, from its link's secret (and the stretched password), bound to its public key. */
+export const deriveDropKey = (secret: Uint8Array, publicKey: string, suite: CipherSuite) =>
+  suite.hkdf(secret, utf8(publicKey), utf8(`${PROTOCOL} key`), 32);
+
+/** What the relay shows of a link's secret: proof that a link is typed right, and nothing about the password. */
+export const deriveLinkCheck = (linkSecret: Uint8Array, publicKey: string, suite: CipherSuite) =>
+  suite.hkdf(linkSecret, utf8(publicKey), utf8(`${PROTOCOL} link`), 16);
 
 /** The AAD of chunk `index`: the drop, the index and whether it is the last, so none can move or be cut. */
 function chunkAad(publicKey: string, index: number, final: boolean): Uint8Array {
@@ -33,7 +33,11 @@ function chunkAad(publicKey: string, index: number, final: boolean): Uint8Array 
   return concatBytes(utf8(`${PROTOCOL}\n${publicKey}\nchunk\n`), tail);
 }
 
-const manifestAad = (publicKey: string) => utf8(`${PROTOCOL}\n${publicKey}\nmanifest`);
+/** What a sealed record of a drop is: its manifest (name, size…), or its claim (the key that reads its chunks). */
+export type DropRecordPurpose = 'manifest' | 'claim';
+
+const recordAad = (publicKey: string, purpose: DropRecordPurpose) =>
+  utf8(`${PROTOCOL}\n${publicKey}\n${purpose}`);
 
 /** Where a chunk sits in its drop. */
 export interface ChunkPlace {
@@ -83,40 +87,42 @@ export function openChunk(
   }
 }
 
-/** A sealed manifest as left at the drop's uid `m`. */
-export interface SealedManifest {
+/** A sealed record (manifest or claim) of a drop. */
+export interface SealedRecord {
   v: 1;
   n: string;
   ct: string;
 }
 
-/** Seals a drop's manifest (any JSON value) for the drop at `publicKey`. */
-export function sealManifest(
+/** Seals a JSON value as the drop's `purpose` record for the drop at `publicKey`. */
+export function sealRecord(
   key: Uint8Array,
   publicKey: string,
-  manifest: unknown,
+  purpose: DropRecordPurpose,
+  value: unknown,
   suite: CipherSuite,
-): SealedManifest {
+): SealedRecord {
   const nonce = suite.randomBytes(NONCE_BYTES);
-  const ct = suite.seal(key, nonce, manifestAad(publicKey), utf8(JSON.stringify(manifest)));
+  const ct = suite.seal(key, nonce, recordAad(publicKey, purpose), utf8(JSON.stringify(value)));
   return { v: 1, n: toBase64url(nonce), ct: toBase64url(ct) };
 }
 
-/** The manifest's JSON value; a SealError when it is not a sealed manifest of this drop under this key. */
-export function openManifest(
+/** The record's JSON value; a SealError when it is not this drop's `purpose` record under this key. */
+export function openRecord(
   key: Uint8Array,
   publicKey: string,
+  purpose: DropRecordPurpose,
   envelope: unknown,
   suite: CipherSuite,
 ): unknown {
-  const record = envelope as Partial<SealedManifest> | null;
+  const record = envelope as Partial<SealedRecord> | null;
   if (record?.v !== 1 || typeof record.n !== 'string' || typeof record.ct !== 'string')
-    throw new SealError('The manifest is not a sealed manifest.');
+    throw new SealError(`The ${purpose} is not a sealed record.`);
   let plain: Uint8Array;
   try {
-    plain = suite.open(key, fromBase64url(record.n), manifestAad(publicKey), fromBase64url(record.ct));
+    plain = suite.open(key, fromBase64url(record.n), recordAad(publicKey, purpose), fromBase64url(record.ct));
   } catch {
-    throw new SealError('The manifest does not open under this key.');
+    throw new SealError(`The ${purpose} does not open under this key.`);
   }
-  return parseJsonBytes(plain, 'manifest');
+  return parseJsonBytes(plain, purpose);
 }

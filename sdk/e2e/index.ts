@@ -13,12 +13,14 @@ export {
   type ChunkPlace,
   DROP_BLOB_LIMIT,
   DROP_CHUNK_SIZE,
-  deriveDropKeys,
+  type DropRecordPurpose,
+  deriveDropKey,
+  deriveLinkCheck,
   openChunk,
-  openManifest,
-  type SealedManifest,
+  openRecord,
+  type SealedRecord,
   sealChunk,
-  sealManifest,
+  sealRecord,
 } from './drop-chunks.js';
 export { canonicalJson, fromBase64url, toBase32, toBase64url } from './encoding.js';
 export {

@@ -1,26 +1,28 @@
-// `deadrop drop`: send a file as a burn-after-read drop and print its link, fetch one, follow or revoke it.
-import { createWriteStream, openAsBlob } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+// `deadrop drop`: send a file or a folder as a burn-after-read drop and print its link, fetch one (resuming an
+// interrupted fetch), follow or revoke it.
+import { openAsBlob } from 'node:fs';
+import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
 import {
   DropError,
-  dropNeedsPassword,
   dropStatus,
+  type FetchWait,
   formatOwnerToken,
   type OpenedDrop,
   openDrop,
   parseDropLink,
   parseOwnerToken,
+  type ReadyDrop,
   revokeDrop,
+  type SendWait,
   sendDrop,
 } from '../../sdk/drop.js';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { DeadropError } from '../../sdk/index.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
+import { openFileSink } from './file-sink.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -29,28 +31,46 @@ A drop is a file encrypted on this machine and left on a relay for one download:
 only in the link's #fragment, the relay holds ciphertext, and the first fetch burns it.
 
 Commands:
-  send <file> [--password] [--relay <url>]   Encrypt and upload a file; print its link
-  get <link> [-o <file>]                      Download, verify and save a drop
-  status <token> [--relay <url>]              Whether the drop was fetched (token from send)
-  revoke <token> [--relay <url>]              Delete what remains of the drop
+  send <file|folder> [--password] [--relay <url>]
+                     Encrypt and upload; the link is printed first, so it works at once.
+                     A folder is sent as one tar archive. A drop larger than the relay
+                     holds for an offline receiver (about 64 MiB by default) streams while
+                     the receiver fetches: keep "send" running until it says it is done.
+  get <link> [-o <file|dir>] [--extract]
+                     Download, verify and save a drop. A wrong link or password burns
+                     nothing. An interrupted get resumes when run again with the same link
+                     (in the same directory).
+  status <token> [--relay <url>]   Whether the drop was fetched (token from send)
+  revoke <token> [--relay <url>]   Delete what remains of the drop
 
 Options:
   --password     Protect the drop with a password too (Argon2id); asked on the terminal,
                  or read from $DEADROP_PASSWORD or the first line of stdin. "get" asks for
                  it when the drop has one
   --relay <url>  The relay (default: $DEADROP_URL or http://localhost:8080)
-  -o <file>      Where to save (default: the sender's file name, in this directory)`;
+  -o <path>      Where to save (default: the sender's file name, in this directory)
+  --extract      Unpack a folder drop (a tar archive) instead of saving the archive`;
+
+const TAR_TYPE = 'application/x-tar';
 
 /** Attempts at a password on a terminal: a wrong one burns nothing, so asking again is safe. */
 const PASSWORD_ATTEMPTS = 3;
 
-const processIo = (): DropIo => ({
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  cwd: process.cwd(),
-});
+/** The process's streams, environment and directory; Ctrl-C aborts the command instead of killing it. */
+function processIo(): DropIo & { dispose(): void } {
+  const interrupt = new AbortController();
+  const onSigint = () => interrupt.abort(new Error('Interrupted.'));
+  process.once('SIGINT', onSigint);
+  return {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    signal: interrupt.signal,
+    dispose: () => process.off('SIGINT', onSigint),
+  };
+}
 
 const relayOf = (io: DropIo, given: string | undefined) =>
   parseRelayUrl(given ?? io.env.DEADROP_URL ?? 'http://localhost:8080');
@@ -62,6 +82,41 @@ const sizeText = (bytes: number) =>
       ? `${(bytes / 1024).toFixed(1)} KiB`
       : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 
+/** Exit code of a command stopped by Ctrl-C, as shells expect. */
+const INTERRUPTED = 130;
+
+/** The file to send: the file itself, or a folder packed into a tar archive in a temporary directory. */
+async function fileToSend(
+  path: string,
+): Promise<{ path: string; name: string; type?: string; cleanup(): Promise<void> }> {
+  const info = await stat(path).catch(() => undefined);
+  if (info?.isFile()) return { path, name: basename(path), cleanup: async () => {} };
+  if (!info?.isDirectory()) throw new Error(`There is no file or folder to send at ${path}.`);
+  const { create } = await import('tar');
+  const dir = await mkdtemp(join(tmpdir(), 'deadrop-send-'));
+  const name = `${basename(path)}.tar`;
+  const archive = join(dir, name);
+  await create({ cwd: dirname(path), file: archive, portable: true }, [basename(path)]);
+  return { path: archive, name, type: TAR_TYPE, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** One line on stderr per kind of wait, not one per poll. */
+function waitReporter(io: DropIo, onWait: (wait: SendWait | FetchWait) => string | undefined) {
+  let last: string | undefined;
+  return (wait: SendWait | FetchWait) => {
+    const line = onWait(wait);
+    if (line && line !== last) io.stderr.write(`\n${line}\n`);
+    last = line;
+  };
+}
+
+const relayWaitLine = (wait: SendWait | FetchWait) =>
+  wait.reason === 'rate_limited'
+    ? `The relay asks this address to slow down; waiting ${wait.seconds} s (DEADROP_WRITE_BUDGET, DEADROP_RATE_LIMIT).`
+    : wait.reason === 'relay_unavailable'
+      ? `The relay does not answer; trying again in ${wait.seconds} s.`
+      : undefined;
+
 async function send(args: string[], io: DropIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -69,36 +124,64 @@ async function send(args: string[], io: DropIo): Promise<number> {
     options: { password: { type: 'boolean' }, relay: { type: 'string' } },
   });
   if (positionals.length !== 1) {
-    io.stderr.write(`deadrop: "drop send" takes one file\n\n${USAGE}\n`);
+    io.stderr.write(`deadrop: "drop send" takes one file or folder\n\n${USAGE}\n`);
     return 2;
   }
-  const path = resolve(io.cwd, positionals[0] as string);
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new Error(`There is no file to send at ${path}.`);
-  const file = await openAsBlob(path);
-  const password = values.password ? await readPassword(io, 'Password for the drop: ', true) : undefined;
-  const relay = relayOf(io, values.relay);
-  const progress = createProgress(io, 'Sending ', file.size);
-  let drop: Awaited<ReturnType<typeof sendDrop>>;
+  const source = await fileToSend(resolve(io.cwd, positionals[0] as string));
   try {
-    drop = await sendDrop(relay, file, {
-      name: basename(path),
-      password,
-      cipher: nodeSuite,
-      onProgress: progress.update,
-    });
-  } finally {
+    const file = await openAsBlob(source.path);
+    const password = values.password ? await readPassword(io, 'Password for the drop: ', true) : undefined;
+    const relay = relayOf(io, values.relay);
+    let ready: ReadyDrop | undefined;
+    const progress = createProgress(io, 'Sending ', file.size);
+    try {
+      await sendDrop(relay, file, {
+        name: source.name,
+        ...(source.type && { type: source.type }),
+        password,
+        cipher: nodeSuite,
+        signal: io.signal,
+        onProgress: progress.update,
+        onReady: (drop) => {
+          ready = drop;
+          const token = formatOwnerToken(drop);
+          io.stdout.write(`${drop.link}\n`);
+          io.stderr.write(
+            `The link above opens ${source.name} (${sizeText(drop.size)}) once.\n` +
+              `Sender token (keep it to follow or revoke the drop): ${token}\n` +
+              `  deadrop drop status ${token} --relay ${relay}\n` +
+              `  deadrop drop revoke ${token} --relay ${relay}\n`,
+          );
+          if (drop.size > drop.offlineLimit) {
+            io.stderr.write(
+              `This drop is larger than the ${sizeText(drop.offlineLimit)} the relay holds for a receiver who is offline: ` +
+                'it streams while the receiver fetches it, so keep this running until it says it is done.\n',
+            );
+          }
+        },
+        onWait: waitReporter(io, (wait) =>
+          wait.reason === 'receiver'
+            ? 'The relay holds all it can of this drop; waiting for the receiver to fetch some of it.'
+            : relayWaitLine(wait),
+        ),
+      });
+    } catch (error) {
+      progress.stop(0);
+      if (ready) {
+        const why = io.signal?.aborted ? 'Interrupted' : 'The upload failed';
+        io.stderr.write(`${why}; the drop was withdrawn from the relay, so the link no longer opens.\n`);
+        if (io.signal?.aborted) return INTERRUPTED;
+      }
+      throw error;
+    }
     progress.stop(file.size);
+    io.stderr.write(
+      `Done: all of ${source.name} is on the relay or already fetched; the link opens it once, until it expires.\n`,
+    );
+    return 0;
+  } finally {
+    await source.cleanup();
   }
-  io.stdout.write(`${drop.link}\n`);
-  const token = formatOwnerToken(drop);
-  io.stderr.write(
-    `Sent ${basename(path)} (${sizeText(drop.size)}) in ${drop.chunks} chunk(s): the link above opens it once.\n` +
-      `Sender token (keep it to follow or revoke the drop): ${token}\n` +
-      `  deadrop drop status ${token} --relay ${relay}\n` +
-      `  deadrop drop revoke ${token} --relay ${relay}\n`,
-  );
-  return 0;
 }
 
 /** A file name from the sender that is safe to create here: no directories, no control characters. */
@@ -127,7 +210,12 @@ const exists = (path: string) =>
 
 /** Opens the drop, asking again on a terminal when the password is wrong (nothing is burned by that). */
 async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
-  if (!(await dropNeedsPassword(link))) return openDrop(link, { cipher: nodeSuite });
+  // Without a password first: a mistyped link says so before anyone is asked for a password.
+  try {
+    return await openDrop(link, { cipher: nodeSuite });
+  } catch (error) {
+    if (!(error instanceof DropError && error.code === 'password_required')) throw error;
+  }
   for (let attempt = 1; ; attempt++) {
     const password = await readPassword(io, 'Password of the drop: ');
     try {
@@ -140,11 +228,30 @@ async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
   }
 }
 
+/** Unpacks the tar archive at `archive` into `dir`, each top-level entry under a name that is still free. */
+async function extractInto(archive: string, dir: string): Promise<string[]> {
+  const { extract } = await import('tar');
+  const staging = await mkdtemp(join(dir, '.deadrop-extract-'));
+  try {
+    // node-tar keeps every entry inside `cwd`: no absolute paths, no "..", no writing through links.
+    await extract({ file: archive, cwd: staging, strict: true });
+    const placed: string[] = [];
+    for (const entry of await readdir(staging)) {
+      const target = await freePath(dir, entry);
+      await rename(join(staging, entry), target);
+      placed.push(target);
+    }
+    return placed;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 async function get(args: string[], io: DropIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { output: { type: 'string', short: 'o' } },
+    options: { output: { type: 'string', short: 'o' }, extract: { type: 'boolean' } },
   });
   if (positionals.length !== 1) {
     io.stderr.write(`deadrop: "drop get" takes one link\n\n${USAGE}\n`);
@@ -153,33 +260,71 @@ async function get(args: string[], io: DropIo): Promise<number> {
   const link = positionals[0] as string;
   parseDropLink(link);
   const drop = await openWithPassword(link, io);
-  const given = values.output === undefined ? undefined : resolve(io.cwd, values.output);
-  const target =
-    given === undefined
-      ? await freePath(io.cwd, safeName(drop.name))
-      : (await stat(given).catch(() => undefined))?.isDirectory()
-        ? await freePath(given, safeName(drop.name))
-        : given;
-  // Written beside the target and renamed only once every chunk and the whole file's hash verified.
-  const part = join(dirname(target), `.${basename(target)}.${process.pid}.part`);
-  io.stderr.write(`Fetching ${drop.name} (${sizeText(drop.size)}, ${drop.type})\n`);
-  const progress = createProgress(io, 'Fetching', drop.size);
-  let received = 0;
-  try {
-    const body = Readable.fromWeb(drop.body as NodeReadableStream<Uint8Array>);
-    body.on('data', (chunk: Uint8Array) => {
-      received += chunk.length;
-      progress.update(received);
-    });
-    await pipeline(body, createWriteStream(part, { flags: 'wx' }));
-    await rename(part, target);
-  } catch (error) {
-    await unlink(part).catch(() => {});
-    throw error;
-  } finally {
-    progress.stop(received);
+  const isTar = drop.type === TAR_TYPE;
+  if (values.extract && !isTar) {
+    throw new Error(
+      `${drop.name} is a file, not a folder drop: fetch it without --extract. Nothing was fetched.`,
+    );
   }
-  io.stderr.write(`Saved ${drop.size} bytes, SHA-256 verified; the drop is now gone from the relay.\n`);
+  const given = values.output === undefined ? undefined : resolve(io.cwd, values.output);
+  const givenDir = given !== undefined && (await stat(given).catch(() => undefined))?.isDirectory();
+  const dir = given === undefined || givenDir ? (given ?? io.cwd) : dirname(given);
+  if (values.extract && given !== undefined && !givenDir) {
+    throw new Error(
+      `With --extract, -o names a folder to unpack into; ${given} is not one. Nothing was fetched.`,
+    );
+  }
+  const target = given === undefined || givenDir ? await freePath(dir, safeName(drop.name)) : given;
+  if (given !== undefined && !givenDir && (await exists(given))) {
+    throw new Error(`${given} exists already; choose another -o. Nothing was fetched.`);
+  }
+  // Verified chunks go to a part file named after the drop, renamed only once the whole file's hash verified.
+  const sink = await openFileSink(dir, drop.publicKey, drop);
+  io.stderr.write(
+    sink.keptBytes > 0
+      ? `Resuming ${drop.name}: ${sizeText(sink.keptBytes)} of ${sizeText(drop.size)} kept from an earlier fetch\n`
+      : `Fetching ${drop.name} (${sizeText(drop.size)}, ${drop.type})\n`,
+  );
+  const progress = createProgress(io, 'Fetching', drop.size);
+  let received = sink.keptBytes;
+  progress.update(received);
+  try {
+    await drop.fetchInto(sink, {
+      signal: io.signal,
+      onProgress: (done) => {
+        received = done;
+        progress.update(done);
+      },
+      onWait: waitReporter(io, (wait) =>
+        wait.reason === 'sender'
+          ? 'Waiting for the sender to upload the rest of the drop.'
+          : relayWaitLine(wait),
+      ),
+    });
+  } catch (error) {
+    progress.stop(received);
+    // A drop error other than a stalled sender means this fetch can never complete: nothing is worth keeping.
+    if (error instanceof DropError && error.code !== 'stalled') {
+      await sink.discard();
+      throw error;
+    }
+    await sink.keep();
+    io.stderr.write(
+      `${io.signal?.aborted ? 'Interrupted' : 'Stopped'}: ${sizeText(received)} of ${sizeText(drop.size)} is kept; ` +
+        'run the same command again (in this directory) to resume.\n',
+    );
+    if (io.signal?.aborted) return INTERRUPTED;
+    throw error;
+  }
+  progress.stop(drop.size);
+  await sink.finish(target);
+  io.stderr.write(`Saved ${drop.size} bytes, SHA-256 verified; the drop is now burned on the relay.\n`);
+  if (values.extract) {
+    const placed = await extractInto(target, dir);
+    await rm(target, { force: true });
+    io.stdout.write(`${placed.join('\n')}\n`);
+    return 0;
+  }
   io.stdout.write(`${target}\n`);
   return 0;
 }
@@ -200,14 +345,14 @@ async function follow(command: 'status' | 'revoke', args: string[], io: DropIo):
     io.stdout.write('Revoked: nothing of the drop is left on the relay.\n');
     return 0;
   }
-  const { state, expiresIn } = await dropStatus(owner);
-  io.stdout.write(
-    state === 'waiting'
-      ? `Not fetched yet; it expires in ${expiresIn} s.\n`
-      : state === 'partial'
-        ? `A fetch began but did not finish (or failed); what is left expires in ${expiresIn} s.\n`
-        : 'Gone: fetched, revoked or expired.\n',
-  );
+  const { state, expiresIn, fetchedAt } = await dropStatus(owner);
+  const lines: Record<typeof state, string> = {
+    waiting: `Not fetched yet; it expires in ${expiresIn} s.`,
+    fetching: `A receiver began fetching it and has not had all of it yet; what is left expires in ${expiresIn} s.`,
+    fetched: `Fetched, at ${new Date(fetchedAt ?? 0).toISOString()}; nothing of it is left on the relay.`,
+    gone: 'Gone: revoked or expired (or its upload failed).',
+  };
+  io.stdout.write(`${lines[state]}\n`);
   return 0;
 }
 
@@ -215,7 +360,16 @@ async function follow(command: 'status' | 'revoke', args: string[], io: DropIo):
  * Runs `deadrop drop <args>`; answers the exit code: 0 done, 1 failed (the reason on stderr), 2 usage.
  * `io` defaults to the process's streams, environment and directory.
  */
-export async function runDropCommand(args: string[], io: DropIo = processIo()): Promise<number> {
+export async function runDropCommand(args: string[], given?: DropIo): Promise<number> {
+  const io = given ?? processIo();
+  try {
+    return await runWith(args, io);
+  } finally {
+    if (!given) (io as ReturnType<typeof processIo>).dispose();
+  }
+}
+
+async function runWith(args: string[], io: DropIo): Promise<number> {
   const [command, ...rest] = args;
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(`${USAGE}\n`);

@@ -12,6 +12,8 @@ export interface DropIo {
   stderr: Writable & { isTTY?: boolean };
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Aborts the command (Ctrl-C): an upload is withdrawn, a fetch keeps what it has to resume. */
+  signal?: AbortSignal;
 }
 
 /** A progress bar of `total` bytes; it draws only on a terminal, so piped output stays clean. */

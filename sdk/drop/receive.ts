@@ -1,0 +1,298 @@
+// Fetching a drop: the link and the password are proven on the drop's record (nothing burns), then one claim
+// is taken, and each chunk is read, verified, saved by the caller and only then deleted, so a fetch resumes.
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { openChunk, openRecord } from '../e2e/drop-chunks.js';
+import { nobleSuite } from '../e2e/noble-suite.js';
+import type { CipherSuite } from '../e2e/suite.js';
+import { DeadropError } from '../index.js';
+import {
+  chunkLength,
+  chunkUid,
+  createWindow,
+  DropError,
+  type DropManifest,
+  parseDropLink,
+  UPLOADED_UID,
+} from './common.js';
+import { checkRecord, type DropRecord, openManifestOf, unlockRecord } from './record.js';
+import { type DropTransport, type DropWait, dropTransport } from './transport.js';
+
+/** Chunks read ahead of the one being saved. */
+const READS_AHEAD = 4;
+/** A read of a chunk the sender has not uploaded yet waits this long on the relay before it asks again. */
+const CHUNK_WAIT_S = 25;
+/** Chunks an interrupted fetch may have saved without deleting them yet (its deletes run this far behind). */
+const DELETES_IN_FLIGHT = 8;
+/** How long a fetch waits for a sender who stopped uploading before it gives up (what it has is kept). */
+const DEFAULT_SENDER_TIMEOUT_S = 600;
+const PRIVATE_KEY_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+
+/** Options of {@link openDrop}. */
+export interface OpenDropOptions {
+  /** The drop's password, when it has one. */
+  password?: string | undefined;
+  signal?: AbortSignal | undefined;
+  fetch?: typeof fetch;
+  /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
+  cipher?: CipherSuite;
+}
+
+/** What an earlier, interrupted fetch of this drop kept. */
+export interface KeptFetch {
+  /** The key its claim gave. */
+  privateKey: string;
+  /** The chunks it saved, from the first on. */
+  chunks: number;
+  /** Their bytes in order, for the whole file's SHA-256. */
+  bytes(): AsyncIterable<Uint8Array>;
+}
+
+/** Where a fetch keeps what it verified, so that it survives an interruption. */
+export interface DropSink {
+  /** What an earlier fetch of this drop kept; undefined for a first fetch. */
+  resume?(): Promise<KeptFetch | undefined>;
+  /** Keeps the claimed key; called before any chunk is read. */
+  claimed(privateKey: string): Promise<void>;
+  /** Saves chunk `index` (verified, in order); once this resolves, the chunk is deleted from the relay. */
+  write(index: number, plain: Uint8Array): Promise<void>;
+}
+
+/** Why a fetch is waiting: for the relay (a 429, an outage) or for a sender still uploading. */
+export type FetchWait = DropWait | { reason: 'sender'; seconds: 0 };
+
+/** Options of {@link OpenedDrop.fetchInto}. */
+export interface FetchDropOptions {
+  /** Called after each chunk is saved, with the bytes saved so far (kept ones included). */
+  onProgress?: (received: number, total: number) => void;
+  onWait?: (wait: FetchWait) => void;
+  signal?: AbortSignal | undefined;
+  /** Seconds without a new chunk from a sender still uploading before the fetch gives up; 600 by default. */
+  senderTimeoutSeconds?: number;
+}
+
+/** A drop whose link and password were proven; nothing of it was consumed yet. */
+export interface OpenedDrop extends DropManifest {
+  relay: string;
+  publicKey: string;
+  /**
+   * Claims the drop (or resumes the claim `sink` kept), then reads every chunk not kept yet, verifies it,
+   * hands it to `sink` and deletes it from the relay; ends with the whole file's SHA-256 check, then marks the
+   * drop fetched. A DropError says why the fetch cannot complete; after any other failure it can resume.
+   */
+  fetchInto(sink: DropSink, options?: FetchDropOptions): Promise<{ sha256: string }>;
+}
+
+/** The drop's record, or the DropError that says why there is none to open. */
+async function readOpenableRecord(t: DropTransport, publicKey: string): Promise<DropRecord> {
+  let stored: unknown;
+  try {
+    stored = await t.readRecord(publicKey);
+  } catch (error) {
+    if (error instanceof DeadropError && (error.status === 401 || error.status === 400)) {
+      throw new DropError(
+        'bad_link',
+        "This link's key is not one the relay issued: a character of it is wrong, or it is for another relay. Nothing was fetched.",
+      );
+    }
+    throw error;
+  }
+  if (stored === undefined) {
+    throw new DropError(
+      'gone',
+      'There is no drop at this link: it was fetched, revoked or expired (or the link is for another relay).',
+    );
+  }
+  const record = checkRecord(stored);
+  if (record.fetched !== undefined) {
+    throw new DropError(
+      'gone',
+      `This drop was already fetched, at ${new Date(record.fetched).toISOString()}: it opens once. If that was not you, someone else had the link.`,
+    );
+  }
+  return record;
+}
+
+/** Whether the drop behind `link` needs a password; reads nothing that a fetch would burn. */
+export async function dropNeedsPassword(
+  link: string,
+  options: Pick<OpenDropOptions, 'fetch' | 'signal'> = {},
+): Promise<boolean> {
+  const { relay, publicKey } = parseDropLink(link);
+  const record = await readOpenableRecord(dropTransport(relay, options), publicKey);
+  return record.password !== undefined;
+}
+
+/**
+ * Opens the drop behind `link`: proves the link and the password on the drop's record and opens its
+ * manifest. Nothing is consumed, so a mistyped link or a wrong password burns nothing.
+ */
+export async function openDrop(link: string, options: OpenDropOptions = {}): Promise<OpenedDrop> {
+  const { relay, publicKey, key: linkSecret } = parseDropLink(link);
+  const cipher = options.cipher ?? nobleSuite;
+  const t = dropTransport(relay, options);
+  const record = await readOpenableRecord(t, publicKey);
+  const { key, manifest } = await unlockRecord(record, linkSecret, publicKey, options.password, cipher);
+  const { name, size, type, chunks, chunkSize } = manifest;
+  const opened: DropManifest = { name, size, type, chunks, chunkSize };
+  return {
+    ...opened,
+    relay: t.relay,
+    publicKey,
+    fetchInto: (sink, fetchOptions = {}) =>
+      fetchChunks(
+        { relay, publicKey, key, manifest: opened, cipher, fetch: options.fetch },
+        sink,
+        fetchOptions,
+      ),
+  };
+}
+
+interface FetchPlan {
+  relay: string;
+  publicKey: string;
+  key: Uint8Array;
+  manifest: DropManifest;
+  cipher: CipherSuite;
+  fetch?: typeof fetch | undefined;
+}
+
+async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOptions) {
+  const { publicKey, key, manifest, cipher } = plan;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const t = dropTransport(plan.relay, { fetch: plan.fetch, signal, onWait: options.onWait });
+  const senderTimeoutMs = (options.senderTimeoutSeconds ?? DEFAULT_SENDER_TIMEOUT_S) * 1000;
+  try {
+    const kept = await sink.resume?.();
+    const privateKey = kept ? kept.privateKey : await claim(t, plan, sink);
+    const from = kept ? Math.min(kept.chunks, manifest.chunks) : 0;
+    const hash = cipher.sha256();
+    let received = 0;
+    if (kept) {
+      for await (const bytes of kept.bytes()) {
+        hash.update(bytes);
+        received += bytes.length;
+      }
+    }
+    const deletes = createWindow(DELETES_IN_FLIGHT);
+    // An interrupted fetch saved these, but may have stopped before it deleted them.
+    for (let index = Math.max(0, from - DELETES_IN_FLIGHT - READS_AHEAD); index < from; index++) {
+      await deletes.add(t.deleteField(privateKey, chunkUid(index)));
+    }
+
+    let lastChunkAt = Date.now();
+    /** Chunk `index` as the relay holds it, waiting for a sender that is still uploading. */
+    const readChunk = async (index: number): Promise<Uint8Array> => {
+      // The first look does not wait: a chunk that is not there may be one that can never come.
+      for (let wait = 0; ; wait = CHUNK_WAIT_S) {
+        const sealed = await t.peekChunk(privateKey, index, wait);
+        if (sealed) {
+          lastChunkAt = Date.now();
+          return sealed;
+        }
+        await senderStillUploading(t, plan, privateKey, index);
+        if (wait > 0 && Date.now() - lastChunkAt > senderTimeoutMs) {
+          throw new DropError(
+            'stalled',
+            `The sender has not uploaded part ${index + 1} of ${manifest.chunks} for ${Math.round(senderTimeoutMs / 1000)} s: it may have stopped. What was fetched is kept; run the same fetch again to resume once the sender is back.`,
+          );
+        }
+        if (wait > 0) options.onWait?.({ reason: 'sender', seconds: 0 });
+      }
+    };
+
+    const reading = new Map<number, Promise<Uint8Array>>();
+    let next = from;
+    for (let index = from; index < manifest.chunks; index++) {
+      while (next < manifest.chunks && next < index + READS_AHEAD) {
+        const read = readChunk(next);
+        read.catch(() => {}); // awaited in its turn; a failed fetch never awaits the rest
+        reading.set(next++, read);
+      }
+      const sealed = await (reading.get(index) as Promise<Uint8Array>);
+      reading.delete(index);
+      const final = index === manifest.chunks - 1;
+      let plain: Uint8Array;
+      try {
+        plain = openChunk(key, { publicKey, index, final }, sealed, cipher);
+      } catch {
+        throw new DropError(
+          'tampered',
+          `Chunk ${index + 1} of ${manifest.chunks} does not open: it was altered, moved or cut short.`,
+        );
+      }
+      if (plain.length !== chunkLength(manifest, index)) {
+        throw new DropError('tampered', `Chunk ${index + 1} of ${manifest.chunks} has the wrong length.`);
+      }
+      hash.update(plain);
+      await sink.write(index, plain);
+      received += plain.length;
+      options.onProgress?.(received, manifest.size);
+      await deletes.add(t.deleteField(privateKey, chunkUid(index)));
+    }
+
+    const sha256 = bytesToHex(hash.digest());
+    const record = await currentRecord(t, plan, manifest.chunks - 1);
+    if (openManifestOf(record, key, publicKey, cipher).sha256 !== sha256) {
+      throw new DropError('tampered', "The file's SHA-256 does not match its manifest.");
+    }
+    await deletes.finish();
+    // Burned: a later fetch with the link learns when the drop was fetched.
+    await t.publishRecord(privateKey, { v: 2, link: record.link, fetched: Date.now() });
+    await t.deleteField(privateKey, UPLOADED_UID);
+    return { sha256 };
+  } finally {
+    stop.abort();
+  }
+}
+
+/** Takes the drop's claim and keeps its key in `sink`; a DropError `gone` when another fetch took it first. */
+async function claim(t: DropTransport, plan: FetchPlan, sink: DropSink): Promise<string> {
+  const sealed = await t.takeClaim(plan.publicKey);
+  if (sealed === undefined) {
+    await readOpenableRecord(t, plan.publicKey); // fetched, revoked or expired say so themselves
+    throw new DropError(
+      'gone',
+      'Someone else began fetching this drop first, so it no longer opens for you: a drop opens once. If that was not you on another device, someone else had the link.',
+    );
+  }
+  let privateKey: unknown;
+  try {
+    privateKey = (openRecord(plan.key, plan.publicKey, 'claim', sealed, plan.cipher) as { key?: unknown })
+      .key;
+  } catch {}
+  if (typeof privateKey !== 'string' || !PRIVATE_KEY_PATTERN.test(privateKey)) {
+    throw new DropError('tampered', 'The claim of this drop does not open: it was tampered with.');
+  }
+  await sink.claimed(privateKey);
+  return privateKey;
+}
+
+/** The drop's record while it is being fetched; a DropError `gone` when it was revoked or expired meanwhile. */
+async function currentRecord(t: DropTransport, plan: FetchPlan, index: number): Promise<DropRecord> {
+  const stored = await t.readRecord(plan.publicKey);
+  const record = stored === undefined ? undefined : checkRecord(stored);
+  if (!record?.manifest) {
+    throw new DropError(
+      'gone',
+      `The drop was revoked or expired while it was being fetched, at part ${index + 1} of ${plan.manifest.chunks}.`,
+    );
+  }
+  return record;
+}
+
+/** Throws when chunk `index` can never come: the drop was revoked or expired, or its sender had uploaded it. */
+async function senderStillUploading(
+  t: DropTransport,
+  plan: FetchPlan,
+  privateKey: string,
+  index: number,
+): Promise<void> {
+  await currentRecord(t, plan, index);
+  if ((await t.fieldTtl(privateKey, UPLOADED_UID)) > 0) {
+    throw new DropError(
+      'missing',
+      `Part ${index + 1} of ${plan.manifest.chunks} is no longer on the relay (it expired, or was deleted): this fetch cannot complete.`,
+    );
+  }
+}
