@@ -228,7 +228,10 @@ describe('burn after read', () => {
     const { sink, chunks } = memorySink();
     const firstFetch = first.fetchInto({
       ...sink,
-      write: async (i, p) => (await gate, sink.write(i, p)),
+      write: async (index, plain) => {
+        await gate;
+        await sink.write(index, plain);
+      },
     });
     await waitFor(async () => (await dropStatus(sent)).state === 'fetching', 'the first claim');
     await expect(second.fetchInto(memorySink().sink)).rejects.toMatchObject({
