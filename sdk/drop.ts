@@ -27,5 +27,12 @@ export {
 } from './drop/receive.js';
 export { DEFAULT_ARGON2 } from './drop/record.js';
 export { type ReadyDrop, type SendDropOptions, type SendWait, type SentDrop, sendDrop } from './drop/send.js';
-export type { DropWait, RelayLimits } from './drop/transport.js';
+export {
+  type DropHttp,
+  type DropHttpAnswer,
+  type DropHttpInit,
+  type DropWait,
+  fetchHttp,
+  type RelayLimits,
+} from './drop/transport.js';
 export { DROP_BLOB_LIMIT, DROP_CHUNK_SIZE } from './e2e/drop-chunks.js';

@@ -1,7 +1,7 @@
 // The sender's view of a drop it sent: whether it was fetched, and revoking what is left of it.
 import { CLAIM_UID, chunkUid, createWindow, type DropOwner, UPLOADED_UID } from './common.js';
 import { checkRecord, type DropRecord } from './record.js';
-import { dropTransport } from './transport.js';
+import { type DropHttp, dropTransport } from './transport.js';
 
 /**
  * What the sender sees of a drop: `waiting` (nobody began fetching it), `fetching` (a receiver claimed it
@@ -16,7 +16,7 @@ export interface DropStatus {
   fetchedAt?: number;
 }
 
-type FollowOptions = { fetch?: typeof fetch; signal?: AbortSignal };
+type FollowOptions = { fetch?: typeof fetch; http?: DropHttp; signal?: AbortSignal };
 
 /** Where the drop stands, from its record and its claim; nothing of it is read or consumed. */
 export async function dropStatus(owner: DropOwner, options: FollowOptions = {}): Promise<DropStatus> {

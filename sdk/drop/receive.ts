@@ -15,7 +15,7 @@ import {
   UPLOADED_UID,
 } from './common.js';
 import { checkRecord, type DropRecord, openManifestOf, unlockRecord } from './record.js';
-import { type DropTransport, type DropWait, dropTransport } from './transport.js';
+import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
 
 /** Chunks read ahead of the one being saved. */
 const READS_AHEAD = 4;
@@ -33,6 +33,8 @@ export interface OpenDropOptions {
   password?: string | undefined;
   signal?: AbortSignal | undefined;
   fetch?: typeof fetch;
+  /** How requests go (Node's CLI passes a leaner one than fetch); on `fetch` by default. */
+  http?: DropHttp;
   /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
   cipher?: CipherSuite;
 }
@@ -115,7 +117,7 @@ async function readOpenableRecord(t: DropTransport, publicKey: string): Promise<
 /** Whether the drop behind `link` needs a password; reads nothing that a fetch would burn. */
 export async function dropNeedsPassword(
   link: string,
-  options: Pick<OpenDropOptions, 'fetch' | 'signal'> = {},
+  options: Pick<OpenDropOptions, 'fetch' | 'http' | 'signal'> = {},
 ): Promise<boolean> {
   const { relay, publicKey } = parseDropLink(link);
   const record = await readOpenableRecord(dropTransport(relay, options), publicKey);
@@ -140,7 +142,7 @@ export async function openDrop(link: string, options: OpenDropOptions = {}): Pro
     publicKey,
     fetchInto: (sink, fetchOptions = {}) =>
       fetchChunks(
-        { relay, publicKey, key, manifest: opened, cipher, fetch: options.fetch },
+        { relay, publicKey, key, manifest: opened, cipher, fetch: options.fetch, http: options.http },
         sink,
         fetchOptions,
       ),
@@ -154,13 +156,14 @@ interface FetchPlan {
   manifest: DropManifest;
   cipher: CipherSuite;
   fetch?: typeof fetch | undefined;
+  http?: DropHttp | undefined;
 }
 
 async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOptions) {
   const { publicKey, key, manifest, cipher } = plan;
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const t = dropTransport(plan.relay, { fetch: plan.fetch, signal, onWait: options.onWait });
+  const t = dropTransport(plan.relay, { fetch: plan.fetch, http: plan.http, signal, onWait: options.onWait });
   const senderTimeoutMs = (options.senderTimeoutSeconds ?? DEFAULT_SENDER_TIMEOUT_S) * 1000;
   try {
     const kept = await sink.resume?.();

@@ -16,7 +16,7 @@ import {
 } from './common.js';
 import { revokeDrop } from './follow.js';
 import { createRecord, type DropRecord, type SealedManifestValue, withManifest } from './record.js';
-import { type DropTransport, type DropWait, dropTransport } from './transport.js';
+import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
 
 /** Chunk uploads in flight at once: enough to hide a round trip, few enough to keep memory flat. */
 const UPLOADS_IN_FLIGHT = 4;
@@ -48,6 +48,8 @@ export interface SendDropOptions {
   onWait?: (wait: SendWait) => void;
   signal?: AbortSignal;
   fetch?: typeof fetch;
+  /** How requests go (Node's CLI passes a leaner one than fetch); on `fetch` by default. */
+  http?: DropHttp;
   /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
   cipher?: CipherSuite;
 }
@@ -79,7 +81,12 @@ export const roomFor = (limits: { keyQuota: number; maxFields: number }, sealedS
  */
 export async function sendDrop(relay: string, file: Blob, options: SendDropOptions = {}): Promise<SentDrop> {
   const { signal } = options;
-  const t = dropTransport(relay, { fetch: options.fetch, signal, onWait: options.onWait });
+  const t = dropTransport(relay, {
+    fetch: options.fetch,
+    http: options.http,
+    signal,
+    onWait: options.onWait,
+  });
   const cipher = options.cipher ?? nobleSuite;
   const limits = await t.limits();
   if (limits.blobLimit <= SEAL_OVERHEAD) {
@@ -144,7 +151,7 @@ export async function sendDrop(relay: string, file: Blob, options: SendDropOptio
 
 /** Withdraws what a failed upload wrote, with requests no abort can cut short. */
 async function revokeQuietly(t: DropTransport, privateKey: string, chunks: number) {
-  await revokeDrop({ relay: t.relay, privateKey, chunks }, { fetch: t.fetch }).catch(() => {});
+  await revokeDrop({ relay: t.relay, privateKey, chunks }, { http: t.http }).catch(() => {});
 }
 
 interface Upload {

@@ -27,8 +27,52 @@ const MAX_RATE_LIMITED = 60;
 /** Waits before each retry of a safe request through a 503 or a network failure: about a minute in all. */
 const OUTAGE_BACKOFF_S = [0.5, 1, 2, 4, 8, 15, 30];
 
+/** One HTTP exchange, as a drop needs it: {@link fetchHttp} anywhere, or a leaner one in Node (fewer copies). */
+export type DropHttp = (url: string, init: DropHttpInit) => Promise<DropHttpAnswer>;
+
+export interface DropHttpInit {
+  method: string;
+  body?: Uint8Array | string;
+  contentType?: string;
+  signal?: AbortSignal | undefined;
+}
+
+/** An answer whose body is read (or discarded) once. */
+export interface DropHttpAnswer {
+  status: number;
+  statusText: string;
+  header(name: 'retry-after' | 'content-type'): string | undefined;
+  json(): Promise<unknown>;
+  bytes(): Promise<Uint8Array>;
+  discard(): Promise<void>;
+}
+
+/** {@link DropHttp} on `fetch`. */
+export const fetchHttp =
+  (fetchImpl: typeof fetch): DropHttp =>
+  async (url, { method, body, contentType, signal }) => {
+    const res = await fetchImpl(url, {
+      method,
+      ...(body !== undefined && { body: body as BodyInit }),
+      ...(contentType && { headers: { 'content-type': contentType } }),
+      ...(signal && { signal }),
+    });
+    return {
+      status: res.status,
+      statusText: res.statusText,
+      header: (name) => res.headers.get(name) ?? undefined,
+      json: () => res.json(),
+      bytes: async () => new Uint8Array(await res.arrayBuffer()),
+      discard: async () => {
+        await res.body?.cancel();
+      },
+    };
+  };
+
 export interface DropTransportOptions {
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
+  /** How requests go; on `fetch` (the option's, or the global one) by default. */
+  http?: DropHttp | undefined;
   signal?: AbortSignal | undefined;
   /** Told when a request waits before it is tried again. */
   onWait?: ((wait: DropWait) => void) | undefined;
@@ -50,18 +94,12 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /** The DeadropError of a relay's error answer (its body is read). */
-async function answerError(res: Response, method: string, url: string): Promise<DeadropError> {
-  const body: { error?: string; message?: string } = await res.json().catch(() => ({}));
-  return new DeadropError(
-    res.status,
-    body.error || res.statusText,
-    method,
-    url,
-    body.message,
-    undefined,
-    res,
-  );
+async function answerError(res: DropHttpAnswer, method: string, url: string): Promise<DeadropError> {
+  const body = ((await res.json().catch(() => ({}))) ?? {}) as { error?: string; message?: string };
+  return new DeadropError(res.status, body.error || res.statusText, method, url, body.message);
 }
+
+const isOk = (res: DropHttpAnswer) => res.status >= 200 && res.status < 300;
 
 /** How a request may be retried: `safe` ones (the same effect twice) through outages, every one through a 429. */
 type Retry = 'safe' | 'once';
@@ -69,38 +107,47 @@ type Retry = 'safe' | 'once';
 /** The requests a drop makes, on one relay. */
 export function dropTransport(relay: string, options: DropTransportOptions = {}) {
   const base = relay.replace(/\/+$/, '');
-  const fetchImpl = options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args));
+  const http =
+    options.http ?? fetchHttp(options.fetch ?? ((...args: Parameters<typeof fetch>) => fetch(...args)));
   const { signal, onWait } = options;
+  let reached = false;
 
   /** The answer to `method path`, after waiting out 429s (and, when `safe`, outages); never throws an HTTP status. */
-  async function request(method: string, path: string, init: RequestInit = {}, retry: Retry = 'safe') {
+  async function request(
+    method: string,
+    path: string,
+    init: Omit<DropHttpInit, 'method'> = {},
+    retry: Retry = 'safe',
+  ): Promise<DropHttpAnswer> {
     const url = base + path;
     let limited = 0;
     let outages = 0;
     for (;;) {
-      let res: Response;
+      let res: DropHttpAnswer;
       try {
-        res = await fetchImpl(url, { ...init, method, signal: init.signal ?? signal });
+        res = await http(url, { ...init, method, signal });
       } catch (error) {
-        if (signal?.aborted || init.signal?.aborted) throw error;
-        const wait = OUTAGE_BACKOFF_S[outages++];
+        if (signal?.aborted) throw error;
+        // A relay that never answered is not there (a wrong URL, not started): said at once, not in a minute.
+        const wait = reached ? OUTAGE_BACKOFF_S[outages++] : undefined;
         if (retry !== 'safe' || wait === undefined)
           throw new DeadropError(0, '', method, url, undefined, error);
         onWait?.({ reason: 'relay_unavailable', seconds: wait });
         await sleep(wait * 1000, signal);
         continue;
       }
+      reached = true;
       if (res.status === 429 && limited++ < MAX_RATE_LIMITED) {
-        await res.body?.cancel();
+        await res.discard();
         // A 429 consumed nothing, so every request may be tried again once the relay's window allows it.
-        const seconds = Math.min(600, Math.max(1, Number(res.headers.get('retry-after')) || 1));
+        const seconds = Math.min(600, Math.max(1, Number(res.header('retry-after')) || 1));
         onWait?.({ reason: 'rate_limited', seconds });
         await sleep(seconds * 1000, signal);
         continue;
       }
       const wait = res.status === 503 && retry === 'safe' ? OUTAGE_BACKOFF_S[outages++] : undefined;
       if (wait !== undefined) {
-        await res.body?.cancel();
+        await res.discard();
         onWait?.({ reason: 'relay_unavailable', seconds: wait });
         await sleep(wait * 1000, signal);
         continue;
@@ -110,23 +157,23 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
   }
 
   /** The answer when it is a 2xx; the relay's error otherwise. */
-  async function ok(method: string, path: string, init?: RequestInit, retry?: Retry): Promise<Response> {
+  async function ok(
+    method: string,
+    path: string,
+    init?: Omit<DropHttpInit, 'method'>,
+    retry?: Retry,
+  ): Promise<DropHttpAnswer> {
     const res = await request(method, path, init, retry);
-    if (!res.ok) throw await answerError(res, method, base + path);
+    if (!isOk(res)) throw await answerError(res, method, base + path);
     return res;
   }
 
-  const json = (value: unknown): RequestInit => ({
-    body: JSON.stringify(value),
-    headers: { 'content-type': 'application/json' },
-  });
-  const done = async (res: Response) => {
-    await res.body?.cancel();
-  };
+  const json = (value: unknown) => ({ body: JSON.stringify(value), contentType: 'application/json' });
+  const done = (res: DropHttpAnswer) => res.discard();
 
   return {
     relay: base,
-    fetch: fetchImpl,
+    http,
 
     /** The relay's bounds; a relay without /limits has the defaults. */
     async limits(): Promise<RelayLimits> {
@@ -135,7 +182,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
         await done(res);
         return DEFAULT_LIMITS;
       }
-      if (!res.ok) throw await answerError(res, 'GET', `${base}/limits`);
+      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/limits`);
       return { ...DEFAULT_LIMITS, ...((await res.json()) as Partial<RelayLimits>) };
     },
 
@@ -152,7 +199,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
         await done(res);
         return undefined;
       }
-      if (!res.ok) throw await answerError(res, 'GET', `${base}/public/${publicKey}`);
+      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/public/${publicKey}`);
       return res.json();
     },
 
@@ -174,7 +221,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
         await done(res);
         return undefined;
       }
-      if (!res.ok) throw await answerError(res, 'GET', `${base}/public/${publicKey}/${CLAIM_UID}`);
+      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/public/${publicKey}/${CLAIM_UID}`);
       return res.json();
     },
 
@@ -184,8 +231,8 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
     putChunk: async (privateKey: string, index: number, sealed: Uint8Array) =>
       done(
         await ok('POST', `/private/${privateKey}/${chunkUid(index)}`, {
-          body: sealed as BodyInit,
-          headers: { 'content-type': 'application/octet-stream' },
+          body: sealed,
+          contentType: 'application/octet-stream',
         }),
       ),
 
@@ -197,8 +244,8 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
         await done(res);
         return undefined;
       }
-      if (!res.ok) throw await answerError(res, 'GET', base + path);
-      return new Uint8Array(await res.arrayBuffer());
+      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
+      return res.bytes();
     },
 
     /** Seconds until the one-to-one value at `uid` expires; 0 when it is gone (taken, deleted or expired). */

@@ -21,6 +21,7 @@ import {
 } from '../../sdk/drop.js';
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { DeadropError } from '../../sdk/index.js';
+import { undiciHttp } from '../client/drop-http.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { openFileSink } from './file-sink.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
@@ -140,6 +141,7 @@ async function send(args: string[], io: DropIo): Promise<number> {
         ...(source.type && { type: source.type }),
         password,
         cipher: nodeSuite,
+        http: undiciHttp,
         signal: io.signal,
         onProgress: progress.update,
         onReady: (drop) => {
@@ -212,14 +214,14 @@ const exists = (path: string) =>
 async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
   // Without a password first: a mistyped link says so before anyone is asked for a password.
   try {
-    return await openDrop(link, { cipher: nodeSuite });
+    return await openDrop(link, { cipher: nodeSuite, http: undiciHttp });
   } catch (error) {
     if (!(error instanceof DropError && error.code === 'password_required')) throw error;
   }
   for (let attempt = 1; ; attempt++) {
     const password = await readPassword(io, 'Password of the drop: ');
     try {
-      return await openDrop(link, { password, cipher: nodeSuite });
+      return await openDrop(link, { password, cipher: nodeSuite, http: undiciHttp });
     } catch (error) {
       const again = io.stdin.isTTY && io.env.DEADROP_PASSWORD === undefined && attempt < PASSWORD_ATTEMPTS;
       if (!(error instanceof DropError && error.code === 'wrong_password' && again)) throw error;
@@ -341,11 +343,11 @@ async function follow(command: 'status' | 'revoke', args: string[], io: DropIo):
   }
   const owner = parseOwnerToken(positionals[0] as string, relayOf(io, values.relay));
   if (command === 'revoke') {
-    await revokeDrop(owner);
+    await revokeDrop(owner, { http: undiciHttp });
     io.stdout.write('Revoked: nothing of the drop is left on the relay.\n');
     return 0;
   }
-  const { state, expiresIn, fetchedAt } = await dropStatus(owner);
+  const { state, expiresIn, fetchedAt } = await dropStatus(owner, { http: undiciHttp });
   const lines: Record<typeof state, string> = {
     waiting: `Not fetched yet; it expires in ${expiresIn} s.`,
     fetching: `A receiver began fetching it and has not had all of it yet; what is left expires in ${expiresIn} s.`,
