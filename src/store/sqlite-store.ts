@@ -69,6 +69,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
       { cause: error },
     );
   }
+  // Before any table exists (a store made earlier keeps its own): 16 KiB pages make a 1 MiB blob 64 overflow
+  // pages rather than 256, which halves what storing, reading and deleting one costs, for ~3 µs more per small write.
+  db.pragma('page_size = 16384');
   // Before any table exists: freed pages can then be given back to the file system (purge).
   db.pragma('auto_vacuum = INCREMENTAL');
   // WAL with synchronous=NORMAL: a commit costs no fsync; a killed process loses nothing committed,
@@ -109,7 +112,10 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     ),
     takeField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ? RETURNING value, expires'),
     readField: db.prepare('SELECT value FROM field WHERE pub = ? AND uid = ? AND expires > ?').pluck(),
-    fieldExpires: db.prepare('SELECT expires FROM field WHERE pub = ? AND uid = ? AND expires > ?').pluck(),
+    // The unique index would be chosen, and it leads to the row: past the blob, to its expiry.
+    fieldExpires: db
+      .prepare('SELECT expires FROM field INDEXED BY field_sizes WHERE pub = ? AND uid = ? AND expires > ?')
+      .pluck(),
     deleteField: db.prepare('DELETE FROM field WHERE pub = ? AND uid = ?'),
     blobBytes: db.prepare('SELECT coalesce(sum(size), 0) FROM field WHERE pub = ? AND expires > ?').pluck(),
 
