@@ -204,7 +204,9 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
         const size = typeof value === 'string' ? 0 : value.byteLength;
         if (size > 0 && others.bytes + size > quota)
           return { refused: 'quota_full', used: others.bytes } as const;
-        sql.putField.run(pub, uid, typeof value === 'string' ? value : Buffer.from(value), size, at + ttlMs);
+        // better-sqlite3 binds Buffers; a view over the same bytes spares a copy of the blob.
+        const bound = typeof value === 'string' ? value : Buffer.from(value.buffer, value.byteOffset, size);
+        sql.putField.run(pub, uid, bound, size, at + ttlMs);
         return 'stored' as const;
       },
     ),
