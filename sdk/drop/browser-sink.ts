@@ -117,10 +117,13 @@ export async function openBrowserSink(
       );
       return new Blob(chunks, { type });
     },
-    forget: () =>
-      inTransaction('readwrite', ({ fetches, chunks }) => {
-        chunks.delete(chunksOf(publicKey));
-        return fetches.delete(publicKey);
-      }),
+    forget: () => forgetKeptFetch(publicKey),
   };
 }
+
+/** Deletes everything this browser kept of the fetch of the drop at `publicKey`. */
+export const forgetKeptFetch = (publicKey: string): Promise<void> =>
+  inTransaction('readwrite', ({ fetches, chunks }) => {
+    chunks.delete(chunksOf(publicKey));
+    return fetches.delete(publicKey);
+  });
