@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DROP_CHUNK_SIZE, sendDrop } from '../sdk/drop.js';
+import { DROP_CHUNK_SIZE, revokeDrop, sendDrop } from '../sdk/drop.js';
 import { launchChromium, SCREENSHOTS } from './browser.js';
 import { type DropRelay, openDropRelay } from './drop-relay.js';
 
@@ -250,6 +250,55 @@ describe('the drop page', () => {
     expect(seen.filter((line) => line.startsWith(`GET /public/${sent.publicKey}/k `))).toHaveLength(1);
     expect(await keptRows(second, sent.publicKey)).toBe(0);
   }, 60_000);
+
+  it('a fetch cut short by a reload of its tab goes on by itself, although the key left the address bar', async () => {
+    const bytes = randomBytes(3 * DROP_CHUNK_SIZE + 5);
+    const sent = await sendFromNode(bytes, 'reloaded.bin');
+    let release = holdChunksFrom(2);
+    const page = await context.newPage();
+    await page.goto(sent.link);
+    await page.waitForFunction(
+      (kept) => (document.getElementById('progress') as HTMLProgressElement).value >= kept,
+      (2 * DROP_CHUNK_SIZE) / bytes.length,
+    );
+    const releaseRest = holdChunksFrom(3);
+    release();
+    release = releaseRest;
+    const downloading = page.waitForEvent('download', { timeout: 30_000 });
+    await page.reload();
+    expect(page.url()).toBe(`${relay.url}/drop`);
+    await page.waitForSelector('#status:has-text("Resuming: 2.0 MiB of 3.0 MiB kept")');
+    release();
+    hold = undefined;
+    expect(sha256(await savedBytes(await downloading))).toBe(sha256(bytes));
+    await page.waitForSelector('#status:has-text("Saved and verified")');
+    // Done: a reload now shows the sender's page, not the drop.
+    await page.reload();
+    await page.waitForSelector('#send:not([hidden])');
+  });
+
+  it('a cut-short fetch of a drop revoked meanwhile says it is gone and clears what the browser kept', async () => {
+    const bytes = randomBytes(3 * DROP_CHUNK_SIZE);
+    const sent = await sendFromNode(bytes, 'revoked.bin');
+    const release = holdChunksFrom(2);
+    const first = await context.newPage();
+    await first.goto(sent.link);
+    await first.waitForFunction(
+      (kept) => (document.getElementById('progress') as HTMLProgressElement).value >= kept,
+      (2 * DROP_CHUNK_SIZE) / bytes.length,
+    );
+    await first.close();
+    release();
+    hold = undefined;
+    await revokeDrop(sent);
+
+    const second = await context.newPage();
+    await second.goto(`${relay.url}/drop`);
+    expect(await keptRows(second, sent.publicKey)).toBe(3); // two chunks and the claimed key
+    await second.goto(sent.link);
+    await second.waitForSelector('#status:has-text("There is no drop at this link")');
+    expect(await keptRows(second, sent.publicKey)).toBe(0);
+  });
 
   it('a drop larger than the relay holds offline shows its link at once, asks the sender to stay, and streams to a receiver', async () => {
     // 4 MiB per key pair: the relay holds 4 chunks for an offline receiver.

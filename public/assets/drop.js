@@ -277,3 +277,5 @@ async function receiver(link) {
 const link = location.hash.length > 1 ? location.href : sessionStorage.getItem(FETCHING);
 if (link) receiver(link);
 else sender();
+// A link pasted into the address bar of this page changes only the fragment: start over with it.
+addEventListener('hashchange', () => location.hash.length > 1 && location.reload());
