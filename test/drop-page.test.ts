@@ -262,10 +262,10 @@ describe('the drop page', () => {
       (2 * DROP_CHUNK_SIZE) / bytes.length,
     );
     const releaseRest = holdChunksFrom(3);
-    release();
-    release = releaseRest;
     const downloading = page.waitForEvent('download', { timeout: 30_000 });
     await page.reload();
+    release(); // only now: released earlier, the first load could save the rest before the reload
+    release = releaseRest;
     expect(page.url()).toBe(`${relay.url}/drop`);
     await page.waitForSelector('#status:has-text("Resuming: 2.0 MiB of 3.0 MiB kept")');
     release();

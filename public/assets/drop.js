@@ -103,7 +103,11 @@ function sender() {
           progress(sent, total);
           say(uploading);
         },
-        onWait: (wait) => say(waitText(wait, owner?.offlineLimit ?? 0)),
+        onWait: (wait) => {
+          // From the first wait for the receiver on, the upload goes at the receiver's pace: the line stays.
+          if (wait.reason === 'receiver') uploading = waitText(wait, owner.offlineLimit);
+          say(waitText(wait, owner?.offlineLimit ?? 0));
+        },
       });
       $('keep-open').hidden = true;
       say(
