@@ -35,7 +35,13 @@ function database(): Promise<IDBDatabase> {
       request.result.createObjectStore(CHUNKS);
     };
     request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error('This browser cannot open IndexedDB here.'));
+    request.onerror = () =>
+      reject(
+        new Error(
+          'This browser does not let the page keep data (IndexedDB), which a fetch needs; nothing was fetched. Allow site data for this relay or leave private browsing, or run `deadrop drop get <link>`.',
+          { cause: request.error },
+        ),
+      );
   });
   return opened;
 }
