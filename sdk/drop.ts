@@ -2,6 +2,7 @@
 // The parts: common.ts (links, tokens, errors), record.ts (what the drop's key publishes), send.ts, receive.ts
 // and follow.ts (status, revoke); the chunk format is the e2e protocol's (e2e/drop-chunks.ts).
 
+export { type BrowserSink, forgetKeptFetch, openBrowserSink } from './drop/browser-sink.js';
 export {
   type Argon2Params,
   DropError,
