@@ -134,7 +134,8 @@ describe('request envelopes', () => {
     for (const changed of [
       { ...envelope, exp: envelope.exp + 1 },
       { ...envelope, extra: 1 },
-      { ...envelope, ct: `A${envelope.ct.slice(1)}` },
+      // Another first character (one time in 64 it was already an A, and the test changed nothing).
+      { ...envelope, ct: `${envelope.ct.startsWith('A') ? 'B' : 'A'}${envelope.ct.slice(1)}` },
       { ...envelope, epk: 'A'.repeat(43) },
       forged.envelope,
     ]) {

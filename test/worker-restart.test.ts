@@ -154,6 +154,8 @@ describe('a worker whose relay restarts', () => {
     await waitFor(listening, 'the relay', 20_000);
     const worker = deadrop(['worker', '--config', config]);
     await waitFor(() => worker.output.stdout.includes('#'), 'the worker address', 30_000);
+    // The address is printed at start; users find the worker once its descriptor is published.
+    await waitFor(() => worker.output.stderr.includes('descriptor published'), 'the descriptor', 30_000);
     const address = worker.output.stdout.trim();
     const list = async () =>
       (await connectWorker(address, { user })).request(REQUEST_TYPES.fs('list'), { path: '/files' });
