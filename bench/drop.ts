@@ -16,7 +16,7 @@ import { createNodePipe } from '../src/client/node-pipe.js';
 import { composeRelay } from '../src/compose.js';
 import { loadConfig } from '../src/config.js';
 import { runDropCommand } from '../src/drop/cli.js';
-import { startChild, stopAllChildren } from './children.js';
+import { type Child, startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -29,6 +29,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const TARGET_RATIO = 0.6;
 const RSS_SAMPLE_MS = 100;
 const RSS_MARK = 'BENCH_MAXRSS_KIB=';
+const CPU_MARK = 'BENCH_CPU_MS=';
 
 // ---- child modes: `tsx bench/drop.ts relay|cli|stream …` ----
 
@@ -63,9 +64,16 @@ async function streamSide(args: string[]): Promise<number> {
 
 // ---- the benchmark ----
 
+/** What one side's process used: its peak RSS and its CPU time (user + system). */
+interface Usage {
+  maxRssKib: number;
+  cpuMs: number;
+}
+
 interface Run {
   seconds: number;
-  maxRssKib: number[];
+  sides: [Usage, Usage];
+  relayCpuMs: number;
 }
 
 /** `tsx bench/drop.ts <args>` as a process; resolves with its stdout's first line as soon as there is one. */
@@ -85,10 +93,11 @@ function startSide(args: string[]) {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const done = new Promise<number>((resolve, reject) => {
+  const done = new Promise<Usage>((resolve, reject) => {
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`${args.join(' ')} failed (${code}): ${stderr.slice(-2000)}`));
-      resolve(Number(new RegExp(`${RSS_MARK}(\\d+)`).exec(stderr)?.[1] ?? 0));
+      const mark = (name: string) => Number(new RegExp(`${name}(\\d+)`).exec(stderr)?.[1] ?? 0);
+      resolve({ maxRssKib: mark(RSS_MARK), cpuMs: mark(CPU_MARK) });
     });
   });
   return { firstLine, done };
@@ -134,27 +143,33 @@ async function withRelayRss<T>(url: string, work: () => Promise<T>): Promise<[T,
 }
 
 /** The file through /stream/: sender and receiver start together; timed from their spawn to both exits. */
-async function streamRun(relay: string, source: string, received: string): Promise<Run> {
-  const pair = (await (await fetch(`${relay}/keys`)).json()) as { private: string; public: string };
+async function streamRun(relay: Child, source: string, received: string): Promise<Run> {
+  const pair = (await (await fetch(`${relay.url}/keys`)).json()) as { private: string; public: string };
+  const relayCpu = await relay.cpuMs();
   const started = performance.now();
-  const sender = startSide(['stream', 'send', relay, source, pair.private]);
-  const receiver = startSide(['stream', 'get', relay, received, pair.public]);
-  const maxRssKib = await Promise.all([sender.done, receiver.done]);
-  return { seconds: (performance.now() - started) / 1000, maxRssKib };
+  const sender = startSide(['stream', 'send', relay.url, source, pair.private]);
+  const receiver = startSide(['stream', 'get', relay.url, received, pair.public]);
+  const sides = await Promise.all([sender.done, receiver.done]);
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, sides, relayCpuMs: (await relay.cpuMs()) - relayCpu };
 }
 
 /** The drop: `drop send` prints its link first, `drop get` starts on it; timed from the send's spawn to both exits. */
-async function dropRun(relay: string, source: string, received: string): Promise<Run> {
+async function dropRun(relay: Child, source: string, received: string): Promise<Run> {
+  const relayCpu = await relay.cpuMs();
   const started = performance.now();
-  const sender = startSide(['cli', 'send', source, '--relay', relay]);
+  const sender = startSide(['cli', 'send', source, '--relay', relay.url]);
   const link = await Promise.race([sender.firstLine, sender.done.then(() => '')]);
   const receiver = startSide(['cli', 'get', link, '-o', received]);
-  const maxRssKib = await Promise.all([sender.done, receiver.done]);
-  return { seconds: (performance.now() - started) / 1000, maxRssKib };
+  const sides = await Promise.all([sender.done, receiver.done]);
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, sides, relayCpuMs: (await relay.cpuMs()) - relayCpu };
 }
 
 const mb = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
 const mib = (kib: number) => (kib / 1024).toFixed(0);
+/** CPU ms per MiB moved, the lowest of the rounds. */
+const perMib = (ms: number) => (ms / (FILE_BYTES / MIB)).toFixed(1);
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'deadrop-bench-drop-'));
@@ -174,20 +189,34 @@ async function main(): Promise<void> {
 
     const best = { stream: 0, drop: 0 };
     const rss = { streamSend: 0, streamGet: 0, dropSend: 0, dropGet: 0, relayStream: 0, relayDrop: 0 };
+    const cpu = {
+      streamSend: Infinity,
+      streamGet: Infinity,
+      streamRelay: Infinity,
+      dropSend: Infinity,
+      dropGet: Infinity,
+      dropRelay: Infinity,
+    };
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`Round ${round}/${ROUNDS}: /stream/, then the drop…`);
-      const [plain, relayPlain] = await withRelayRss(relay.url, () => streamRun(relay.url, source, received));
+      const [plain, relayPlain] = await withRelayRss(relay.url, () => streamRun(relay, source, received));
       if ((await fileSha256(received)) !== expected) throw new Error('/stream/: the bytes differ');
       await rm(received);
-      const [drop, relayDrop] = await withRelayRss(relay.url, () => dropRun(relay.url, source, received));
+      const [drop, relayDrop] = await withRelayRss(relay.url, () => dropRun(relay, source, received));
       if ((await fileSha256(received)) !== expected) throw new Error('drop: the bytes differ');
       await rm(received);
       best.stream = Math.max(best.stream, mb(FILE_BYTES, plain.seconds));
       best.drop = Math.max(best.drop, mb(FILE_BYTES, drop.seconds));
-      rss.streamSend = Math.max(rss.streamSend, plain.maxRssKib[0] ?? 0);
-      rss.streamGet = Math.max(rss.streamGet, plain.maxRssKib[1] ?? 0);
-      rss.dropSend = Math.max(rss.dropSend, drop.maxRssKib[0] ?? 0);
-      rss.dropGet = Math.max(rss.dropGet, drop.maxRssKib[1] ?? 0);
+      rss.streamSend = Math.max(rss.streamSend, plain.sides[0].maxRssKib);
+      rss.streamGet = Math.max(rss.streamGet, plain.sides[1].maxRssKib);
+      rss.dropSend = Math.max(rss.dropSend, drop.sides[0].maxRssKib);
+      rss.dropGet = Math.max(rss.dropGet, drop.sides[1].maxRssKib);
+      cpu.streamSend = Math.min(cpu.streamSend, plain.sides[0].cpuMs);
+      cpu.streamGet = Math.min(cpu.streamGet, plain.sides[1].cpuMs);
+      cpu.streamRelay = Math.min(cpu.streamRelay, plain.relayCpuMs);
+      cpu.dropSend = Math.min(cpu.dropSend, drop.sides[0].cpuMs);
+      cpu.dropGet = Math.min(cpu.dropGet, drop.sides[1].cpuMs);
+      cpu.dropRelay = Math.min(cpu.dropRelay, drop.relayCpuMs);
       rss.relayStream = Math.max(rss.relayStream, relayPlain / 1024);
       rss.relayDrop = Math.max(rss.relayDrop, relayDrop / 1024);
       console.log(
@@ -211,6 +240,17 @@ async function main(): Promise<void> {
         ['peak RSS of the sender, MiB', mib(rss.streamSend), mib(rss.dropSend), '-', '-', '-'],
         ['peak RSS of the receiver, MiB', mib(rss.streamGet), mib(rss.dropGet), '-', '-', '-'],
         ['peak RSS of the relay, MiB', mib(rss.relayStream), mib(rss.relayDrop), '-', '-', '-'],
+        ['CPU ms per MiB, sender', perMib(cpu.streamSend), perMib(cpu.dropSend), '-', '-', '-'],
+        ['CPU ms per MiB, receiver', perMib(cpu.streamGet), perMib(cpu.dropGet), '-', '-', '-'],
+        ['CPU ms per MiB, relay', perMib(cpu.streamRelay), perMib(cpu.dropRelay), '-', '-', '-'],
+        [
+          'CPU ms per MiB, all three',
+          perMib(cpu.streamSend + cpu.streamGet + cpu.streamRelay),
+          perMib(cpu.dropSend + cpu.dropGet + cpu.dropRelay),
+          '-',
+          '-',
+          '-',
+        ],
       ],
     );
     console.log(
@@ -228,7 +268,12 @@ async function main(): Promise<void> {
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-const reportRss = () => process.stderr.write(`\n${RSS_MARK}${process.resourceUsage().maxRSS}\n`);
+const reportRss = () => {
+  const { user, system } = process.cpuUsage();
+  process.stderr.write(
+    `\n${RSS_MARK}${process.resourceUsage().maxRSS}\n${CPU_MARK}${Math.round((user + system) / 1000)}\n`,
+  );
+};
 try {
   if (mode === 'relay') await serveRelay();
   else if (mode === 'cli') {
