@@ -376,6 +376,26 @@ describe('no size ceiling', () => {
     expect((await fetchAll(sent.link)).bytes.equals(offline)).toBe(true);
   });
 
+  it('a drop revoked while it streams stops its sender, and nothing of it is left', async () => {
+    let ready: ReadyDrop | undefined;
+    const waits: string[] = [];
+    const sending = sendDrop(small.url, new Blob([randomBytes(12 * MIB)]), {
+      onReady: (drop) => {
+        ready = drop;
+      },
+      onWait: (wait) => waits.push(wait.reason),
+    }).catch((error: unknown) => error);
+    await waitFor(() => waits.includes('receiver'), 'the room to fill');
+    await revokeDrop(ready as ReadyDrop);
+    expect(await sending).toMatchObject({
+      code: 'gone',
+      message: expect.stringContaining('was revoked or expired'),
+    });
+    const pub = (ready as ReadyDrop).publicKey;
+    expect(await small.store.readValue(pub)).toBeUndefined();
+    expect(await small.store.blobBytes(pub)).toBe(0);
+  });
+
   it('a failed upload removes everything it wrote', async () => {
     const stop = new AbortController();
     let ready: ReadyDrop | undefined;

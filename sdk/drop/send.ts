@@ -186,6 +186,14 @@ async function uploadChunks(
     for (;;) {
       await uploads.get(taken)?.catch(() => {});
       if ((await t.fieldTtl(drop.privateKey, chunkUid(taken))) === 0) {
+        // A chunk is gone when the receiver took it, but also when the drop was revoked or expired: once per
+        // room's worth of chunks the record tells which, so no upload goes on into a dead drop.
+        if (taken % room === 0 && (await t.readRecord(drop.publicKey)) === undefined) {
+          throw new DropError(
+            'gone',
+            'The drop was revoked or expired while it was being sent; the rest of it was not uploaded.',
+          );
+        }
         taken++;
         return;
       }
