@@ -39,7 +39,8 @@ export function parseRelayUrl(text: string): string {
 }
 
 /** The relay a request went to: its URL before the route. */
-const relayOfRequest = (url: string) => url.replace(/\/(keys|id|limits|private|public|pipe|stream)([/?].*)?$/, '');
+const relayOfRequest = (url: string) =>
+  url.replace(/\/(keys|id|limits|private|public|pipe|stream)([/?].*)?$/, '');
 
 /** What a failed fetch carries, one level of `cause` after another. */
 interface Failure {
