@@ -595,16 +595,26 @@ describe('deadrop drop (CLI)', () => {
     expect(await readdir(into)).toEqual(['report.pdf']);
   });
 
-  it('get writes nothing when a chunk was tampered with, not even a part file', async () => {
-    const sent = await send(randomBytes(3 * MIB));
-    const chunk = await parts(sent).read('c2');
-    chunk[50] = (chunk[50] as number) ^ 0xff;
-    await parts(sent).put('c2', chunk);
+  it('get saves nothing under the name when a chunk does not verify, and keeps what verified to try again', async () => {
+    const bytes = randomBytes(3 * MIB);
+    const sent = await send(bytes);
+    const good = await parts(sent).read('c2');
+    const bad = Uint8Array.from(good);
+    bad[50] = (bad[50] as number) ^ 0xff;
+    await parts(sent).put('c2', bad);
     const into = await mkdtemp(join(work, 'tampered-'));
     const got = await cli(['get', sent.link, '-o', 'out.bin'], { cwd: into });
     expect(got.code).toBe(1);
     expect(got.stderr).toContain('Chunk 3 of 4 does not open');
-    expect(await readdir(into)).toEqual([]);
+    expect(got.stderr).toContain('run the same command again');
+    const { publicKey } = parseDropLink(sent.link);
+    expect((await readdir(into)).sort()).toEqual([`.deadrop-${publicKey}.key`, `.deadrop-${publicKey}.part`]);
+    // A chunk garbled on the way is read again: the drop is not lost for it.
+    await parts(sent).put('c2', good);
+    const again = await cli(['get', sent.link, '-o', 'out.bin'], { cwd: into });
+    expect(again.code).toBe(0);
+    expect((await readFile(join(into, 'out.bin'))).equals(bytes)).toBe(true);
+    expect(await readdir(into)).toEqual(['out.bin']);
   });
 
   it('a password from stdin protects the drop; get reads it from $DEADROP_PASSWORD', async () => {

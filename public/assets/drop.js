@@ -235,8 +235,8 @@ async function fetchAndSave(drop) {
       onWait: (wait) => say(waitText(wait)),
     });
   } catch (error) {
-    // A drop error other than a stalled sender means this fetch can never complete: nothing is worth keeping.
-    if (error instanceof DropError && error.code !== 'stalled') {
+    // A drop error that is not resumable means this fetch can never complete: nothing is worth keeping.
+    if (error instanceof DropError && !error.resumable) {
       await sink.forget();
       sessionStorage.removeItem(FETCHING);
       say(`${error.message} What this browser had kept of it is deleted.`, true);

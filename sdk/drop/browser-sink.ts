@@ -121,7 +121,14 @@ export async function openBrowserSink(
       const chunks = await inTransaction<Blob[]>('readonly', ({ chunks }) =>
         chunks.getAll(chunksOf(publicKey)),
       );
-      return new Blob(chunks, { type });
+      const file = new Blob(chunks, { type });
+      // Another tab (without Web Locks, over plain HTTP) may have deleted what this one kept.
+      if (file.size !== manifest.size) {
+        throw new Error(
+          `This browser kept ${file.size} of the file's ${manifest.size} bytes: another tab or window fetched the same drop at the same time. Close the others and open the link again.`,
+        );
+      }
+      return file;
     },
     forget: () => forgetKeptFetch(publicKey),
   };

@@ -46,15 +46,25 @@ export type DropErrorCode =
 /** A drop that cannot be sent or fetched. Relay and network failures are DeadropErrors. */
 export class DropError extends Error {
   /**
+   * Whether what a fetch kept is worth keeping: false when the drop can never be fetched whole (gone, a chunk
+   * missing, the whole file's hash wrong), true when trying again may succeed (a chunk that did not verify may
+   * have been garbled on the way; a stalled sender may come back).
+   */
+  readonly resumable: boolean;
+
+  /**
    * @param code What went wrong.
    * @param message What went wrong, and what to do.
+   * @param resumable See {@link DropError.resumable}; by default false for `gone` and `missing` only.
    */
   constructor(
     readonly code: DropErrorCode,
     message: string,
+    resumable = code !== 'gone' && code !== 'missing',
   ) {
     super(message);
     this.name = 'DropError';
+    this.resumable = resumable;
   }
 }
 

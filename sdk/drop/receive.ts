@@ -57,6 +57,11 @@ export interface DropSink {
   claimed(privateKey: string): Promise<void>;
   /** Saves chunk `index` (verified, in order); once this resolves, the chunk is deleted from the relay. */
   write(index: number, plain: Uint8Array): Promise<void>;
+  /**
+   * The whole file verified: put it where it belongs. Called before the drop is marked fetched on the relay, so
+   * a failure here leaves the drop resumable rather than burned with the file out of reach.
+   */
+  complete?(): Promise<void>;
 }
 
 /** Why a fetch is waiting: for the relay (a 429, an outage) or for a sender still uploading. */
@@ -237,12 +242,14 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
     const sha256 = bytesToHex(hash.digest());
     const record = await currentRecord(t, plan, manifest.chunks - 1);
     if (openManifestOf(record, key, publicKey, cipher).sha256 !== sha256) {
-      throw new DropError('tampered', "The file's SHA-256 does not match its manifest.");
+      throw new DropError('tampered', "The file's SHA-256 does not match its manifest.", false);
     }
     await deletes.finish();
-    // Burned: a later fetch with the link learns when the drop was fetched.
-    await t.publishRecord(privateKey, { v: 2, link: record.link, fetched: Date.now() });
-    await t.deleteField(privateKey, UPLOADED_UID);
+    await sink.complete?.();
+    // Burned: a later fetch with the link learns when the drop was fetched. The file is in place already, so
+    // a relay that fails now costs the record, not the file.
+    await t.publishRecord(privateKey, { v: 2, link: record.link, fetched: Date.now() }).catch(() => {});
+    await t.deleteField(privateKey, UPLOADED_UID).catch(() => {});
     return { sha256 };
   } finally {
     stop.abort();
@@ -292,7 +299,11 @@ async function senderStillUploading(
   index: number,
 ): Promise<void> {
   await currentRecord(t, plan, index);
-  if ((await t.fieldTtl(privateKey, UPLOADED_UID)) > 0) {
+  // The marker comes after every chunk is stored: the chunk may have arrived while the marker was being read.
+  if (
+    (await t.fieldTtl(privateKey, UPLOADED_UID)) > 0 &&
+    (await t.peekChunk(privateKey, index, 0)) === undefined
+  ) {
     throw new DropError(
       'missing',
       `Part ${index + 1} of ${plan.manifest.chunks} is no longer on the relay (it expired, or was deleted): this fetch cannot complete.`,

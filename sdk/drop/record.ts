@@ -15,8 +15,8 @@ import { type Argon2Params, chunkCount, DropError, type DropManifest } from './c
 
 /** RFC 9106 §4, second recommended option: t=3, p=4, 64 MiB; about a second in JavaScript. */
 export const DEFAULT_ARGON2: Argon2Params = { t: 3, m: 65_536, p: 4 };
-/** Bounds on the parameters a receiver accepts, so that a forged record cannot make it spend 4 GiB. */
-const MAX_ARGON2: Argon2Params = { t: 16, m: 1_048_576, p: 16 };
+/** Bounds on the parameters a receiver accepts, so that a forged record cannot freeze a phone's page. */
+const MAX_ARGON2: Argon2Params = { t: 8, m: 262_144, p: 16 };
 
 /** The manifest as sealed: with the whole file's SHA-256 once the sender has read the whole file. */
 export interface SealedManifestValue extends DropManifest {

@@ -37,6 +37,8 @@ export interface DropHttpInit {
   signal?: AbortSignal | undefined;
 }
 
+type RequestInit = Omit<DropHttpInit, 'method'> & { unabortable?: boolean };
+
 /** An answer whose body is read (or discarded) once. */
 export interface DropHttpAnswer {
   status: number;
@@ -116,7 +118,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
   async function request(
     method: string,
     path: string,
-    init: Omit<DropHttpInit, 'method'> = {},
+    { unabortable, ...init }: RequestInit = {},
     retry: Retry = 'safe',
   ): Promise<DropHttpAnswer> {
     const url = base + path;
@@ -125,7 +127,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
     for (;;) {
       let res: DropHttpAnswer;
       try {
-        res = await http(url, { ...init, method, signal });
+        res = await http(url, { ...init, method, signal: unabortable ? undefined : signal });
       } catch (error) {
         if (signal?.aborted) throw error;
         // A relay that never answered is not there (a wrong URL, not started): said at once, not in a minute.
@@ -216,7 +218,8 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
      * took it first.
      */
     async takeClaim(publicKey: string): Promise<unknown> {
-      const res = await request('GET', `/public/${publicKey}/${CLAIM_UID}`, {}, 'once');
+      // Never cut short: a claim the relay handed over must reach the receiver, or it is lost to everyone.
+      const res = await request('GET', `/public/${publicKey}/${CLAIM_UID}`, { unabortable: true }, 'once');
       if (res.status === 404) {
         await done(res);
         return undefined;

@@ -23,7 +23,7 @@ import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { DeadropError } from '../../sdk/index.js';
 import { undiciHttp } from '../client/drop-http.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
-import { openFileSink } from './file-sink.js';
+import { forgetFetch, openFileSink } from './file-sink.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -186,12 +186,27 @@ async function send(args: string[], io: DropIo): Promise<number> {
   }
 }
 
-/** A file name from the sender that is safe to create here: no directories, no control characters. */
+/** Text from the sender fit for a terminal: no control characters (no escape sequences). */
+const printable = (text: string) => text.replace(/\p{Cc}/gu, '');
+
+/** A file name from the sender that is safe to create here: no directories, no control characters, not hidden. */
 function safeName(name: string): string {
-  const cleaned = basename(name.replace(/[\\/]/g, '/'))
-    .replace(/\p{Cc}/gu, '')
-    .trim();
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'drop' : cleaned.slice(0, 200);
+  const cleaned = printable(basename(name.replace(/[\\/]/g, '/')))
+    .trim()
+    .replace(/^\./, '_');
+  return cleaned === '' || cleaned === '_' || cleaned === '_.' ? 'drop' : truncateUtf8(cleaned, 200);
+}
+
+/** `text` cut to at most `bytes` bytes of UTF-8 (file systems count bytes), never inside a character. */
+function truncateUtf8(text: string, bytes: number): string {
+  let out = '';
+  let used = 0;
+  for (const char of text) {
+    used += Buffer.byteLength(char);
+    if (used > bytes) break;
+    out += char;
+  }
+  return out;
 }
 
 /** `name`, or `name (1).ext`, `name (2).ext`… : the first that does not exist yet. */
@@ -235,11 +250,21 @@ async function extractInto(archive: string, dir: string): Promise<string[]> {
   const { extract } = await import('tar');
   const staging = await mkdtemp(join(dir, '.deadrop-extract-'));
   try {
-    // node-tar keeps every entry inside `cwd`: no absolute paths, no "..", no writing through links.
-    await extract({ file: archive, cwd: staging, strict: true });
+    // node-tar keeps every entry inside `cwd` (no absolute paths, no "..", no writing through links); only
+    // files and folders are taken, owned by whoever runs this, without setuid or setgid bits.
+    await extract({
+      file: archive,
+      cwd: staging,
+      strict: true,
+      preserveOwner: false,
+      filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory'),
+      onReadEntry: (entry) => {
+        if (entry.mode) entry.mode &= 0o777;
+      },
+    });
     const placed: string[] = [];
     for (const entry of await readdir(staging)) {
-      const target = await freePath(dir, entry);
+      const target = await freePath(dir, safeName(entry));
       await rename(join(staging, entry), target);
       placed.push(target);
     }
@@ -260,32 +285,41 @@ async function get(args: string[], io: DropIo): Promise<number> {
     return 2;
   }
   const link = positionals[0] as string;
-  parseDropLink(link);
-  const drop = await openWithPassword(link, io);
-  const isTar = drop.type === TAR_TYPE;
-  if (values.extract && !isTar) {
-    throw new Error(
-      `${drop.name} is a file, not a folder drop: fetch it without --extract. Nothing was fetched.`,
-    );
-  }
+  const { publicKey } = parseDropLink(link);
   const given = values.output === undefined ? undefined : resolve(io.cwd, values.output);
   const givenDir = given !== undefined && (await stat(given).catch(() => undefined))?.isDirectory();
   const dir = given === undefined || givenDir ? (given ?? io.cwd) : dirname(given);
+  let drop: OpenedDrop;
+  try {
+    drop = await openWithPassword(link, io);
+  } catch (error) {
+    // A drop that is gone leaves nothing worth keeping of an earlier, interrupted fetch of it.
+    if (error instanceof DropError && error.code === 'gone' && (await forgetFetch(dir, publicKey))) {
+      io.stderr.write('What an earlier fetch of this drop kept here is removed.\n');
+    }
+    throw error;
+  }
+  const name = printable(drop.name);
+  if (values.extract && drop.type !== TAR_TYPE) {
+    throw new Error(`${name} is a file, not a folder drop: fetch it without --extract. Nothing was fetched.`);
+  }
   if (values.extract && given !== undefined && !givenDir) {
     throw new Error(
       `With --extract, -o names a folder to unpack into; ${given} is not one. Nothing was fetched.`,
     );
   }
-  const target = given === undefined || givenDir ? await freePath(dir, safeName(drop.name)) : given;
   if (given !== undefined && !givenDir && (await exists(given))) {
     throw new Error(`${given} exists already; choose another -o. Nothing was fetched.`);
   }
-  // Verified chunks go to a part file named after the drop, renamed only once the whole file's hash verified.
-  const sink = await openFileSink(dir, drop.publicKey, drop);
+  // The name is chosen once the file is verified, so that nothing created meanwhile is overwritten.
+  const chooseTarget = async () =>
+    given === undefined || givenDir ? freePath(dir, safeName(drop.name)) : given;
+  // Verified chunks go to a part file named after the drop, moved to the target once the whole file verified.
+  const sink = await openFileSink(dir, drop.publicKey, drop, chooseTarget);
   io.stderr.write(
     sink.keptBytes > 0
-      ? `Resuming ${drop.name}: ${sizeText(sink.keptBytes)} of ${sizeText(drop.size)} kept from an earlier fetch\n`
-      : `Fetching ${drop.name} (${sizeText(drop.size)}, ${drop.type})\n`,
+      ? `Resuming ${name}: ${sizeText(sink.keptBytes)} of ${sizeText(drop.size)} kept from an earlier fetch\n`
+      : `Fetching ${name} (${sizeText(drop.size)}, ${printable(drop.type)})\n`,
   );
   const progress = createProgress(io, 'Fetching', drop.size);
   let received = sink.keptBytes;
@@ -305,8 +339,12 @@ async function get(args: string[], io: DropIo): Promise<number> {
     });
   } catch (error) {
     progress.stop(received);
-    // A drop error other than a stalled sender means this fetch can never complete: nothing is worth keeping.
-    if (error instanceof DropError && error.code !== 'stalled') {
+    if (sink.target()) {
+      // The file is in place; only marking the drop fetched on the relay failed.
+      io.stderr.write(`Saved ${sink.target()}, SHA-256 verified.\n`);
+      throw error;
+    }
+    if (error instanceof DropError && !error.resumable) {
       await sink.discard();
       throw error;
     }
@@ -319,10 +357,12 @@ async function get(args: string[], io: DropIo): Promise<number> {
     throw error;
   }
   progress.stop(drop.size);
-  await sink.finish(target);
+  const target = sink.target() as string;
   io.stderr.write(`Saved ${drop.size} bytes, SHA-256 verified; the drop is now burned on the relay.\n`);
   if (values.extract) {
-    const placed = await extractInto(target, dir);
+    const placed = await extractInto(target, dir).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message} The archive is kept at ${target}.`);
+    });
     await rm(target, { force: true });
     io.stdout.write(`${placed.join('\n')}\n`);
     return 0;
