@@ -1,5 +1,4 @@
 // The HTTP layer: routes of the relay (README, api-docs/openapi.yaml), CORS, logs and one error policy.
-import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { LimiterFactory } from '../backend/limiters.js';
@@ -9,6 +8,7 @@ import { errors, RelayError } from '../errors.js';
 import type { Relay } from '../relay.js';
 import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
+import { allowAnyOrigin } from './cors.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { type HealthReport, serveHealth } from './health.js';
 import { accessLog, UNLOGGED } from './logging.js';
@@ -82,7 +82,7 @@ export function createApp({
   if (metrics) app.use(metrics.countRequests);
   app.use(accessLog(logger));
   app.use(securityHeaders());
-  app.use(cors());
+  app.use(allowAnyOrigin());
   // Before the rate limits: load balancers and scrapers are never limited or banned.
   app.route('/healthz').get(serveHealth(health)).all(notAllowed('GET'));
   if (metrics && config.metrics === 'on') app.route('/metrics').get(metrics.route).all(notAllowed('GET'));
