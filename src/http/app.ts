@@ -117,8 +117,9 @@ export function createApp({
     .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
     .get(limit.privateRead, async (req, res) => {
       const { key } = req.params;
-      const hook = singleQuery(req.query, 'hook');
-      if ('stats' in req.query) {
+      const query = req.query; // parsed anew at each read of req.query
+      const hook = singleQuery(query, 'hook');
+      if ('stats' in query) {
         res.json(await relay.stats(key, { hook }));
       } else if (wantsEventStream(req)) {
         await serveEventStream(req, res, relay, key, hook, config.sseHeartbeatSeconds * 1000, {
@@ -126,7 +127,7 @@ export function createApp({
           metrics,
         });
       } else {
-        const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
+        const wait = { waitMs: waitMs(query), signal: stopping.untilGoneOrStopping(res) };
         const items = await relay.drainQueue(key, { hook }, wait);
         sendJsonText(res, `[${items.join(',')}]`);
       }
