@@ -37,8 +37,11 @@ export interface RunningRelay {
 
 /** Log lines are written to stdout in chunks of at least this many bytes… */
 const LOG_CHUNK_BYTES = 4096;
-/** …or at least this often, so that a quiet relay's last lines do not wait for the next ones. */
-const LOG_FLUSH_MS = 1000;
+/**
+ * …or at least this often, so that a quiet relay's lines (a warning, an outage's end) reach whoever
+ * watches the log at once.
+ */
+const LOG_FLUSH_MS = 100;
 
 /**
  * The relay's logger: JSON lines at the configured level, on stdout written asynchronously and in
