@@ -56,10 +56,14 @@ async function serve(args: string[]): Promise<number | undefined> {
     { url: relay.url, store: config.store, ...(relay.metricsUrl && { metrics: relay.metricsUrl }) },
     `deadrop relay listening on ${relay.url}`,
   );
+  // Supervisors and scripts wait for the lines of start and stop: they go out at once, not with the next
+  // chunk of the log.
+  relay.logger.flush();
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       relay.logger.warn({ signal }, 'second signal: cutting every connection now');
+      relay.logger.flush();
       void relay.shutdown();
       return;
     }
@@ -68,6 +72,7 @@ async function serve(args: string[]): Promise<number | undefined> {
       { signal, graceSeconds: config.shutdownGraceMs / 1000 },
       'shutting down: no new connections; long-polls and event streams end; pipe transfers may finish within the grace period (DEADROP_SHUTDOWN_GRACE)',
     );
+    relay.logger.flush();
     // The process waits for its shutdown even where what the shutdown awaits does not hold the event loop
     // (unreferenced timers and threads), then flushes the log's last lines.
     const holdOpen = setInterval(() => {}, 60_000);

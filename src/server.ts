@@ -35,12 +35,25 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
+/** Log lines are written to stdout in chunks of at least this many bytes… */
+const LOG_CHUNK_BYTES = 4096;
 /**
- * The relay's logger: JSON lines at the configured level, on stdout written asynchronously (a request
- * never waits for its log line; what is buffered is flushed when the process exits), or on `destination`.
+ * …or at least this often, so that a quiet relay's lines (a warning, an outage's end) reach whoever
+ * watches the log at once.
+ */
+const LOG_FLUSH_MS = 100;
+
+/**
+ * The relay's logger: JSON lines at the configured level, on stdout written asynchronously and in
+ * chunks (a request never waits for its log line, and a busy relay makes one write for many lines; what
+ * is buffered is flushed every LOG_FLUSH_MS and when the process exits), or on `destination`.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level }, destination ?? pino.destination({ dest: 1, sync: false }));
+  return pino(
+    { level },
+    destination ??
+      pino.destination({ dest: 1, sync: false, minLength: LOG_CHUNK_BYTES, periodicFlush: LOG_FLUSH_MS }),
+  );
 }
 
 /**

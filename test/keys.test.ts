@@ -24,6 +24,21 @@ describe('keyring', () => {
     expect(keyring.inspect(pair.public)).toEqual({ type: 'public' });
   });
 
+  it('gives the same verdicts again, with more keys seen in between than it remembers', () => {
+    const pair = keyring.issue();
+    const forged = `${pair.private.slice(0, 9)}${pair.private[9] === 'A' ? 'B' : 'A'}${pair.private.slice(10)}`;
+    const verdicts = () => [
+      keyring.inspect(pair.private),
+      keyring.inspect(pair.public),
+      keyring.inspect(forged),
+    ];
+    const first = verdicts();
+    expect(first).toEqual([{ type: 'private', public: pair.public }, { type: 'public' }, undefined]);
+    expect(verdicts()).toEqual(first);
+    for (let n = 0; n < 10_001; n++) keyring.inspect(keyring.issue().public);
+    expect(verdicts()).toEqual(first);
+  });
+
   it('issues a different pair every time', () => {
     const privates = new Set(Array.from({ length: 1000 }, () => keyring.issue().private));
     expect(privates.size).toBe(1000);

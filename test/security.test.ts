@@ -134,11 +134,14 @@ describe('signature checks', () => {
   const keyring = createKeyring(secret);
   const pair = keyring.issue();
 
-  /** What `inspect` answers for `key`, the byte lengths of each pair of buffers it compared, its HMACs. */
-  const inspectCounting = (key: string) => {
+  /**
+   * What `inspect` answers for `key`, the byte lengths of each pair of buffers it compared, its HMACs:
+   * on a keyring of the same secret that has verified no key yet, unless `on` is given.
+   */
+  const inspectCounting = (key: string, on = createKeyring(secret)) => {
     compare.mockClear();
     hmac.mockClear();
-    const info = keyring.inspect(key);
+    const info = on.inspect(key);
     const hmacs = hmac.mock.calls.length;
     const comparisons = compare.mock.calls.map(([given, expected]) => [
       given.byteLength,
@@ -195,7 +198,26 @@ describe('signature checks', () => {
     }
   });
 
-  it('compares two whole signatures for every well-formed key, whatever it is', () => {
+  it('answers a genuine key it has verified before from memory, and never a forged one', () => {
+    for (const key of [pair.private, pair.public]) {
+      expect(inspectCounting(key, keyring).comparisons).toEqual(TWO_WHOLE_SIGNATURES);
+      expect(inspectCounting(key, keyring)).toEqual({
+        info: keyring.inspect(key),
+        comparisons: [],
+        hmacs: 0,
+      });
+      const forged = rightFor(key, SIG_LENGTH - 1);
+      for (let again = 0; again < 3; again++) {
+        expect(inspectCounting(forged, keyring)).toEqual({
+          info: undefined,
+          comparisons: TWO_WHOLE_SIGNATURES,
+          hmacs: 2,
+        });
+      }
+    }
+  });
+
+  it('compares two whole signatures for every well-formed key it has not verified before, whatever it is', () => {
     const wellFormed = fc.oneof(
       fc.string({ unit: fc.constantFrom(...BASE64URL), minLength: 32, maxLength: 32 }),
       fc

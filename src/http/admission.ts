@@ -109,6 +109,11 @@ export function admitRequests(handle: Listener, config: AdmissionConfig): Listen
       req.socket.destroy();
       return;
     }
+    // A request without a body (most reads) has nothing left arriving when its answer starts.
+    if (!hasBody(req)) {
+      handle(req, res);
+      return;
+    }
     const pipeStream = isPipeStream(req);
     onHeaders(res, () => {
       if (bodyStillArriving(req) && !(pipeStream && res.statusCode < 300)) {
@@ -116,7 +121,7 @@ export function admitRequests(handle: Listener, config: AdmissionConfig): Listen
         lingerOnClose(req.socket);
       }
     });
-    if (!pipeStream && hasBody(req)) {
+    if (!pipeStream) {
       const deadline = setTimeout(() => refuseLateBody(req, res, config.bodyTimeoutMs), config.bodyTimeoutMs);
       res.once('close', () => clearTimeout(deadline));
     }

@@ -1,5 +1,4 @@
 // The HTTP layer: routes of the relay (README, api-docs/openapi.yaml), CORS, logs and one error policy.
-import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { LimiterFactory } from '../backend/limiters.js';
@@ -10,6 +9,7 @@ import type { Relay } from '../relay.js';
 import type { FieldValue } from '../store/store.js';
 import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
+import { allowAnyOrigin } from './cors.js';
 import { serveEventStream, wantsEventStream } from './event-stream.js';
 import { type HealthReport, serveHealth } from './health.js';
 import { accessLog, UNLOGGED } from './logging.js';
@@ -103,7 +103,7 @@ export function createApp({
   if (metrics) app.use(metrics.countRequests);
   app.use(accessLog(logger));
   app.use(securityHeaders());
-  app.use(cors());
+  app.use(allowAnyOrigin());
   // Before the rate limits: load balancers and scrapers are never limited or banned.
   app.route('/healthz').get(serveHealth(health)).all(notAllowed('GET'));
   if (metrics && config.metrics === 'on') app.route('/metrics').get(metrics.route).all(notAllowed('GET'));
@@ -142,8 +142,9 @@ export function createApp({
     .head(notAllowed('GET', 'POST', 'PATCH', 'DELETE'))
     .get(limit.privateRead, async (req, res) => {
       const { key } = req.params;
-      const hook = singleQuery(req.query, 'hook');
-      if ('stats' in req.query) {
+      const query = req.query; // parsed anew at each read of req.query
+      const hook = singleQuery(query, 'hook');
+      if ('stats' in query) {
         res.json(await relay.stats(key, { hook }));
       } else if (wantsEventStream(req)) {
         await serveEventStream(req, res, relay, key, hook, config.sseHeartbeatSeconds * 1000, {
@@ -151,7 +152,7 @@ export function createApp({
           metrics,
         });
       } else {
-        const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
+        const wait = { waitMs: waitMs(query), signal: stopping.untilGoneOrStopping(res) };
         const items = await relay.drainQueue(key, { hook }, wait);
         sendJsonText(res, `[${items.join(',')}]`);
       }

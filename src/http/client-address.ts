@@ -24,14 +24,19 @@ const CACHED_CLIENTS = 10_000;
 export function clientHasher(secret: string): (req: Request) => string {
   const key = createHmac('sha256', secret).update('deadrop/rate-limit/ip').digest();
   const known = new Map<string, string>();
+  // A request asks up to three times (ban, rate limit, write budget); `req.ip` parses headers each time.
+  const ofRequest = new WeakMap<Request, string>();
   return (req) => {
+    let client = ofRequest.get(req);
+    if (client !== undefined) return client;
     const ip = req.ip ?? '';
-    let client = known.get(ip);
+    client = known.get(ip);
     if (client === undefined) {
       client = createHmac('sha256', key).update(clientAddress(ip)).digest('base64url').slice(0, 22);
       if (known.size >= CACHED_CLIENTS) known.clear();
       known.set(ip, client);
     }
+    ofRequest.set(req, client);
     return client;
   };
 }

@@ -22,8 +22,9 @@ export const readRedirects: RequestHandler = (req, res, next) => {
   if (req.method !== 'POST') return next();
   const redirects: Redirects = {};
   let problem: RelayError | undefined;
+  const query = req.query; // parsed anew at each read of req.query
   for (const name of ['err', 'ok'] as const) {
-    const given = req.query[name];
+    const given = query[name];
     if (given === undefined) continue;
     const url = absoluteHttpUrl(given);
     if (url) redirects[name] = url;

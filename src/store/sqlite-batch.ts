@@ -15,10 +15,10 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 export type BatchedWrite = <T>(write: () => T) => Promise<T>;
 
 /**
- * Batches writes on `db`. Each `write` must be atomic by itself: one statement, or a better-sqlite3
- * transaction function (inside the group's transaction it becomes a savepoint), so that one that throws
- * rolls back alone. Nothing is acknowledged before the group's COMMIT; if that fails, every write of the
- * group fails.
+ * Batches writes on `db`. Each `write` must be atomic by itself: reads and at most one statement that
+ * writes (a failed statement undoes itself), or a better-sqlite3 transaction function (inside the
+ * group's transaction it becomes a savepoint), so that one that throws rolls back alone. Nothing is
+ * acknowledged before the group's COMMIT; if that fails, every write of the group fails.
  */
 export function createWriteBatcher(db: Database): BatchedWrite & { flush(): void } {
   let pending: Pending[] = [];

@@ -183,19 +183,24 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   };
   const remaining = (expires: unknown, at: number) => (typeof expires === 'number' ? expires - at : 0);
 
-  // Each is one transaction: the connection is this process's only one, and nothing awaits inside.
+  // Each runs inside its group commit's transaction on this process's only connection, with nothing
+  // awaited inside. Those that write with one statement need nothing more: reads before it see what it
+  // changes, and a statement that fails undoes itself. Those that write with several are transaction
+  // functions (savepoints within the group), so that one that fails rolls back alone.
   const tx = {
-    appendUnlessHooked: db.transaction(
-      (pub: string, item: string, ttlMs: number, max: number): WriteResult | { hook: string } => {
-        const at = now();
-        const hook = sql.getHook.get(pub, at) as string | undefined;
-        return hook === undefined ? append(pub, item, ttlMs, max, at) : { hook };
-      },
-    ),
-    appendToQueue: db.transaction((pub: string, item: string, ttlMs: number, max: number) =>
+    appendUnlessHooked: (
+      pub: string,
+      item: string,
+      ttlMs: number,
+      max: number,
+    ): WriteResult | { hook: string } => {
+      const at = now();
+      const hook = sql.getHook.get(pub, at) as string | undefined;
+      return hook === undefined ? append(pub, item, ttlMs, max, at) : { hook };
+    },
+    appendToQueue: (pub: string, item: string, ttlMs: number, max: number) =>
       append(pub, item, ttlMs, max, now()),
-    ),
-    drainQueue: db.transaction((pub: string) => drain(pub, now())),
+    drainQueue: (pub: string) => drain(pub, now()),
     putField: db.transaction(
       (pub: string, uid: string, value: FieldValue, ttlMs: number, maxFields: number, quota: number) => {
         const at = now();
