@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DROP_CHUNK_SIZE, parseDropLink } from '../sdk/drop.js';
 import { runDropCommand } from '../src/drop/cli.js';
 import type { DropIo } from '../src/drop/terminal.js';
-import { type DropRelay, openDropRelay } from './drop-relay.js';
+import { type DropRelay, mistype, openDropRelay } from './drop-relay.js';
 import { sleep, waitFor } from './helpers.js';
 
 const MIB = 1_048_576;
@@ -94,12 +94,6 @@ function cliProcess(args: string[]) {
 async function rssOf(child: ChildProcess): Promise<number> {
   const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-/** `link` with the character at `index` of its fragment changed. */
-function mistype(link: string, index: number): string {
-  const at = link.indexOf('#') + 1 + index;
-  return link.slice(0, at) + (link[at] === 'A' ? 'B' : 'A') + link.slice(at + 1);
 }
 
 describe('deadrop drop get', () => {

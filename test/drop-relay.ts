@@ -59,3 +59,9 @@ export async function openDropRelay(
     },
   };
 }
+
+/** `link` with the character at `index` of its fragment changed: a link typed with one mistake. */
+export function mistype(link: string, index: number): string {
+  const at = link.indexOf('#') + 1 + index;
+  return link.slice(0, at) + (link[at] === 'A' ? 'B' : 'A') + link.slice(at + 1);
+}

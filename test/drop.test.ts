@@ -27,7 +27,7 @@ import { nativeSuite } from '../sdk/e2e/native-suite.js';
 import { runDropCommand } from '../src/drop/cli.js';
 import type { DropIo } from '../src/drop/terminal.js';
 import { SQLITE_FILE } from '../src/store/sqlite-store.js';
-import { type DropRelay, openDropRelay } from './drop-relay.js';
+import { type DropRelay, mistype, openDropRelay } from './drop-relay.js';
 import { sleep, tempDir, waitFor } from './helpers.js';
 
 const MIB = 1_048_576;
@@ -99,13 +99,6 @@ async function leftOnRelay(drop: SentDrop) {
   const record = await relay.store.readValue(drop.publicKey);
   const claim = await relay.store.fieldTtl(drop.publicKey, 'k');
   return { record, claim, blobBytes: await relay.store.blobBytes(drop.publicKey) };
-}
-
-/** `link` with the character at `index` of its fragment changed. */
-function mistype(link: string, index: number): string {
-  const at = link.indexOf('#') + 1 + index;
-  const char = link[at] === 'A' ? 'B' : 'A';
-  return link.slice(0, at) + char + link.slice(at + 1);
 }
 
 describe('a drop round trip keeps every byte', () => {
