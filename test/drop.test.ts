@@ -629,8 +629,13 @@ describe('deadrop drop (CLI)', () => {
     const dir = await mkdtemp(join(work, 'revoke-'));
     await writeFile(join(dir, 'a.bin'), randomBytes(10));
     const sent = await cli(['send', 'a.bin'], { cwd: dir });
+    expect(sent).toMatchObject({ code: 0, stderr: expect.stringContaining('Sender token') });
     const token = /Sender token[^:]*: (\S+)/.exec(sent.stderr)?.[1] as string;
-    expect((await cli(['status', token])).stdout).toMatch(/^Not fetched yet; it expires in \d+ s\.\n$/);
+    // The whole answer, so that a failure shows what the command said on stderr.
+    expect(await cli(['status', token])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Not fetched yet; it expires in \d+ s\.\n$/),
+    });
     expect((await cli(['revoke', token])).code).toBe(0);
     expect((await cli(['status', token])).stdout).toBe('Gone: revoked or expired (or its upload failed).\n');
     expect((await cli(['get', sent.stdout.trim()])).code).toBe(1);
