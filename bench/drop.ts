@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { runDropCommand } from '../src/drop/cli.js';
 import { type Child, startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
+import { mainProfileIn, topEntries } from './top-entries.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const SELF = fileURLToPath(import.meta.url);
@@ -30,6 +31,10 @@ const TARGET_RATIO = 0.6;
 const RSS_SAMPLE_MS = 100;
 const RSS_MARK = 'BENCH_MAXRSS_KIB=';
 const CPU_MARK = 'BENCH_CPU_MS=';
+/** With BENCH_CPU_PROF=<dir>, the relay and the drop's two ends write CPU profiles there; their top entries are printed. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+const profileArgs = (name: string): string[] =>
+  PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : [];
 
 // ---- child modes: `tsx bench/drop.ts relay|cli|stream …` ----
 
@@ -48,6 +53,8 @@ async function serveRelay(): Promise<void> {
   outer.locals.pipes = app.locals.pipes;
   outer.use(app);
   createServer({ requestTimeout: 0 }, outer).listen(Number(process.env.PORT), '127.0.0.1');
+  // An exit of its own, so that --cpu-prof writes the profile.
+  process.once('SIGTERM', () => process.exit(0));
 }
 
 /** The baseline: the file through `/pipe/<key>` and the relay's `/stream/`, nothing stored, nothing sealed. */
@@ -77,8 +84,9 @@ interface Run {
 }
 
 /** `tsx bench/drop.ts <args>` as a process; resolves with its stdout's first line as soon as there is one. */
-function startSide(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], {
+function startSide(args: string[], profileAs?: string) {
+  const node = [...(profileAs ? profileArgs(profileAs) : []), '--import', 'tsx', SELF];
+  const child: ChildProcess = spawn(process.execPath, [...node, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -158,9 +166,9 @@ async function streamRun(relay: Child, source: string, received: string): Promis
 async function dropRun(relay: Child, source: string, received: string): Promise<Run> {
   const relayCpu = await relay.cpuMs();
   const started = performance.now();
-  const sender = startSide(['cli', 'send', source, '--relay', relay.url]);
+  const sender = startSide(['cli', 'send', source, '--relay', relay.url], 'sender');
   const link = await Promise.race([sender.firstLine, sender.done.then(() => '')]);
-  const receiver = startSide(['cli', 'get', link, '-o', received]);
+  const receiver = startSide(['cli', 'get', link, '-o', received], 'receiver');
   const sides = await Promise.all([sender.done, receiver.done]);
   const seconds = (performance.now() - started) / 1000;
   return { seconds, sides, relayCpuMs: (await relay.cpuMs()) - relayCpu };
@@ -181,7 +189,7 @@ async function main(): Promise<void> {
     const expected = await fileSha256(source);
     const relay = await startChild(
       'relay',
-      ['--import', 'tsx', SELF, 'relay'],
+      [...profileArgs('relay'), '--import', 'tsx', SELF, 'relay'],
       { DEADROP_DATA_DIR: join(work, 'data'), DEADROP_SECRET: randomBytes(24).toString('base64url') },
       '/rss',
       ROOT,
@@ -258,9 +266,21 @@ async function main(): Promise<void> {
         'its default blob limits and rate limits off. The drop seals (XChaCha20-Poly1305), hashes (SHA-256), stores ' +
         'each 1 MiB chunk and verifies it on the way out; /stream/ passes the bytes through as they are.',
     );
-    console.log(
-      `Rerun: cd ${ROOT} && ${process.env.BENCH_DROP_MIB ? `BENCH_DROP_MIB=${FILE_BYTES / MIB} ` : ''}npm run bench:drop`,
-    );
+    const env = ['BENCH_DROP_MIB', 'BENCH_ROUNDS', 'BENCH_CPU_PROF']
+      .filter((name) => process.env[name])
+      .map((name) => `${name}=${process.env[name]} `)
+      .join('');
+    console.log(`Rerun: cd ${ROOT} && ${env}npm run bench:drop`);
+    if (PROFILE_DIR) {
+      await relay.stop();
+      // Each end wrote profiles per round (the largest, a main thread, is shown); the relay one for the whole run.
+      for (const name of ['sender', 'receiver', 'relay']) {
+        const profile = await mainProfileIn(join(PROFILE_DIR, name));
+        if (!profile) continue;
+        console.log(`\nTop self time, ${name} (${profile}):`);
+        for (const line of topEntries(profile, 14)) console.log(`  ${line}`);
+      }
+    }
   } finally {
     await stopAllChildren();
     await rm(work, { recursive: true, force: true });

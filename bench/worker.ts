@@ -3,7 +3,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once, setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,6 +21,7 @@ import { createUserKeyFile, loadUserKeys } from '../src/client/user-keys.js';
 import { connectWorker } from '../src/client/worker-client.js';
 import { startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
+import { mainProfileIn, topEntries } from './top-entries.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const SELF = fileURLToPath(import.meta.url);
@@ -168,39 +169,6 @@ const median = (values: number[]) =>
     0.5,
   );
 const spread = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
-
-/** The functions with the most self time in a .cpuprofile, as shares of the busy time. */
-function topEntries(file: string, count: number): string[] {
-  interface Node {
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
-  }
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
-    nodes: Node[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const self = new Map<string, number>();
-  let total = 0;
-  profile.samples.forEach((id, at) => {
-    const frame = byId.get(id)?.callFrame;
-    if (!frame) return;
-    const where = frame.url
-      ? `${frame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(src|sdk)\//, '$1/')}:${frame.lineNumber + 1}`
-      : '';
-    const name = `${frame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
-    const delta = profile.timeDeltas[at] ?? 0;
-    // Waiting is not work: shares are of the time the process was busy.
-    if (frame.functionName === '(idle)') return;
-    total += delta;
-    self.set(name, (self.get(name) ?? 0) + delta);
-  });
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, count)
-    .map(([name, micros]) => `${((100 * micros) / total).toFixed(1).padStart(5)}%  ${name}`);
-}
 
 const HEADER = ['measure', 'baseline', 'worker', 'ratio', 'target', 'verdict'];
 
@@ -454,13 +422,10 @@ async function main(): Promise<void> {
       await stopAllChildren();
       for (const name of ['client', 'worker', 'peer', 'relay']) {
         // The process's main thread wrote the largest profile; tsx's loader thread a small one.
-        const files = await readdir(join(PROFILE_DIR, name));
-        const sizes = await Promise.all(
-          files.map(async (file) => (await stat(join(PROFILE_DIR, name, file))).size),
-        );
-        const main = files[sizes.indexOf(Math.max(...sizes))] as string;
-        console.log(`\nTop self time, ${name} (${join(PROFILE_DIR, name, main)}):`);
-        for (const line of topEntries(join(PROFILE_DIR, name, main), 14)) console.log(`  ${line}`);
+        const main = await mainProfileIn(join(PROFILE_DIR, name));
+        if (!main) continue;
+        console.log(`\nTop self time, ${name} (${main}):`);
+        for (const line of topEntries(main, 14)) console.log(`  ${line}`);
       }
     }
   } finally {
