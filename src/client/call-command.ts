@@ -16,6 +16,7 @@ import {
   formatMatches,
   formatOffer,
 } from './format.js';
+import { nodeFetch } from './node-fetch.js';
 import { describeRelayFailure } from './relay-errors.js';
 import type { DownloadInfo } from './transfers.js';
 import { defaultUserKeyFile, loadUserKeys, UserKeyError } from './user-keys.js';
@@ -31,6 +32,7 @@ import {
 export interface CommandIo {
   stdout: Writable;
   stderr: Writable & { isTTY?: boolean };
+  /** How the relay is asked; node:http by default (the global fetch costs a command a quarter second to load). */
   fetch?: typeof fetch;
 }
 
@@ -445,7 +447,7 @@ async function fetchTicket(text: string, values: Values, io: CommandIo, timeout:
   const answer = await fetchTicketAnswer(ticket, {
     user,
     waitSeconds: timeout,
-    ...(io.fetch && { fetch: io.fetch }),
+    fetch: io.fetch ?? nodeFetch,
   });
   if (answer === undefined) {
     const expired = ticket.exp * 1000 <= Date.now();
@@ -514,7 +516,7 @@ export async function runCall(args: string[], io: CommandIo = processIo()): Prom
   try {
     if (values.ticket !== undefined) return await fetchTicket(values.ticket, values, io, timeout);
     const user = await loadUserKeys(values.key ?? defaultUserKeyFile());
-    const worker = await connectWorker(address as string, { user, ...(io.fetch && { fetch: io.fetch }) });
+    const worker = await connectWorker(address as string, { user, fetch: io.fetch ?? nodeFetch });
     relay = worker.address.relay;
     if (values.detach) return await detach(worker, words, values, io);
     if (values.lifetime !== undefined) throw new UsageError('--lifetime goes with --detach.');
