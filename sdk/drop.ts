@@ -27,7 +27,14 @@ export {
   openDrop,
 } from './drop/receive.js';
 export { DEFAULT_ARGON2 } from './drop/record.js';
-export { type ReadyDrop, type SendDropOptions, type SendWait, type SentDrop, sendDrop } from './drop/send.js';
+export {
+  type DropSource,
+  type ReadyDrop,
+  type SendDropOptions,
+  type SendWait,
+  type SentDrop,
+  sendDrop,
+} from './drop/send.js';
 export {
   type DropHttp,
   type DropHttpAnswer,

@@ -152,6 +152,42 @@ describe('a drop round trip keeps every byte', () => {
   });
 });
 
+describe('a source that reads by range (the CLI’s file handle)', () => {
+  const rangeSource = (bytes: Uint8Array, shrinkAfter = Infinity) => {
+    let reads = 0;
+    return {
+      size: bytes.length,
+      name: 'ranged.bin',
+      read: async (start: number, end: number) => {
+        reads++;
+        return bytes.subarray(start, reads > shrinkAfter ? start + (end - start) / 2 : end);
+      },
+    };
+  };
+
+  it('sends every byte, chunk by chunk, with its name', async () => {
+    const bytes = randomBytes(2 * MIB + 123);
+    const sent = await sendDrop(relay.url, rangeSource(bytes), { chunkSize: MIB });
+    const fetched = await fetchAll(sent.link);
+    expect(fetched.drop.name).toBe('ranged.bin');
+    expect(fetched.drop.type).toBe('application/octet-stream');
+    expect(sha256(fetched.bytes)).toBe(sha256(bytes));
+  });
+
+  it('a file that shrinks while it is sent is refused, and what was uploaded is withdrawn', async () => {
+    let ready: ReadyDrop | undefined;
+    const failed = await sendDrop(relay.url, rangeSource(randomBytes(3 * MIB), 1), {
+      chunkSize: MIB,
+      onReady: (drop) => {
+        ready = drop;
+      },
+    }).catch((error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'file_changed' });
+    const left = await leftOnRelay(ready as ReadyDrop);
+    expect(left).toEqual({ record: undefined, claim: 0, blobBytes: 0 });
+  });
+});
+
 describe('a mistyped link burns nothing', () => {
   it('a wrong character in the key says so, and the right link then fetches every byte', async () => {
     const bytes = randomBytes(3 * MIB);
