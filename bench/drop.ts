@@ -1,21 +1,20 @@
 // `npm run bench:drop`: a 1 GiB drop with both ends online (the CLI's send and get, through the relay's default
 // 64 MiB room per key pair), against a plain /stream/ transfer of the same bytes through the same relay.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
 import { openBackend } from '../src/backend/open-backend.js';
-import { createNodePipe } from '../src/client/node-pipe.js';
 import { composeRelay } from '../src/compose.js';
 import { loadConfig } from '../src/config.js';
-import { runDropCommand } from '../src/drop/cli.js';
 import { type Child, startChild, stopAllChildren } from './children.js';
 import { printTable } from './table.js';
 import { mainProfileIn, topEntries } from './top-entries.js';
@@ -29,14 +28,19 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /** Drop MB/s over plain /stream/ MB/s, both ends online. */
 const TARGET_RATIO = 0.6;
 const RSS_SAMPLE_MS = 100;
+/** What bench/side-usage.mjs writes to each side's stderr at its exit. */
 const RSS_MARK = 'BENCH_MAXRSS_KIB=';
 const CPU_MARK = 'BENCH_CPU_MS=';
+/** The sides run as users run them: the built CLI (`npm run build` first), and the baseline on the built client. */
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const STREAM_SIDE = join(ROOT, 'bench', 'stream-side.mjs');
+const SIDE_USAGE = join(ROOT, 'bench', 'side-usage.mjs');
 /** With BENCH_CPU_PROF=<dir>, the relay and the drop's two ends write CPU profiles there; their top entries are printed. */
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 const profileArgs = (name: string): string[] =>
   PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : [];
 
-// ---- child modes: `tsx bench/drop.ts relay|cli|stream …` ----
+// ---- the relay's child mode: `tsx bench/drop.ts relay` ----
 
 /** The relay under test: SQLite with its default blob limits (1 MiB, 64 MiB per key pair), rate limits off, and /rss. */
 async function serveRelay(): Promise<void> {
@@ -57,18 +61,6 @@ async function serveRelay(): Promise<void> {
   process.once('SIGTERM', () => process.exit(0));
 }
 
-/** The baseline: the file through `/pipe/<key>` and the relay's `/stream/`, nothing stored, nothing sealed. */
-async function streamSide(args: string[]): Promise<number> {
-  const [command, relay, path, key] = args as [string, string, string, string];
-  const pipe = createNodePipe(relay);
-  if (command === 'send') {
-    await pipe.send(key, createReadStream(path, { highWaterMark: MIB }), undefined, (await stat(path)).size);
-  } else {
-    await pipeline(await pipe.receive(key), createWriteStream(path));
-  }
-  return 0;
-}
-
 // ---- the benchmark ----
 
 /** What one side's process used: its peak RSS and its CPU time (user + system). */
@@ -83,9 +75,9 @@ interface Run {
   relayCpuMs: number;
 }
 
-/** `tsx bench/drop.ts <args>` as a process; resolves with its stdout's first line as soon as there is one. */
+/** `node <args>` as a process; resolves with its stdout's first line as soon as there is one. */
 function startSide(args: string[], profileAs?: string) {
-  const node = [...(profileAs ? profileArgs(profileAs) : []), '--import', 'tsx', SELF];
+  const node = [...(profileAs ? profileArgs(profileAs) : []), '--import', SIDE_USAGE];
   const child: ChildProcess = spawn(process.execPath, [...node, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,8 +147,8 @@ async function streamRun(relay: Child, source: string, received: string): Promis
   const pair = (await (await fetch(`${relay.url}/keys`)).json()) as { private: string; public: string };
   const relayCpu = await relay.cpuMs();
   const started = performance.now();
-  const sender = startSide(['stream', 'send', relay.url, source, pair.private]);
-  const receiver = startSide(['stream', 'get', relay.url, received, pair.public]);
+  const sender = startSide([STREAM_SIDE, 'send', relay.url, source, pair.private]);
+  const receiver = startSide([STREAM_SIDE, 'get', relay.url, received, pair.public]);
   const sides = await Promise.all([sender.done, receiver.done]);
   const seconds = (performance.now() - started) / 1000;
   return { seconds, sides, relayCpuMs: (await relay.cpuMs()) - relayCpu };
@@ -166,9 +158,9 @@ async function streamRun(relay: Child, source: string, received: string): Promis
 async function dropRun(relay: Child, source: string, received: string): Promise<Run> {
   const relayCpu = await relay.cpuMs();
   const started = performance.now();
-  const sender = startSide(['cli', 'send', source, '--relay', relay.url], 'sender');
+  const sender = startSide([CLI, 'drop', 'send', source, '--relay', relay.url], 'sender');
   const link = await Promise.race([sender.firstLine, sender.done.then(() => '')]);
-  const receiver = startSide(['cli', 'get', link, '-o', received], 'receiver');
+  const receiver = startSide([CLI, 'drop', 'get', link, '-o', received], 'receiver');
   const sides = await Promise.all([sender.done, receiver.done]);
   const seconds = (performance.now() - started) / 1000;
   return { seconds, sides, relayCpuMs: (await relay.cpuMs()) - relayCpu };
@@ -184,7 +176,8 @@ async function main(): Promise<void> {
   try {
     const source = join(work, 'source.bin');
     const received = join(work, 'received.bin');
-    console.log(`Writing a ${FILE_BYTES / MIB} MiB random file…`);
+    console.log(`Building the CLI, writing a ${FILE_BYTES / MIB} MiB random file…`);
+    await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT });
     await writeRandomFile(source, FILE_BYTES);
     const expected = await fileSha256(source);
     const relay = await startChild(
@@ -262,7 +255,7 @@ async function main(): Promise<void> {
       ],
     );
     console.log(
-      '  Both ends are processes timed from spawn to exit (tsx start-up included), through one relay on SQLite with ' +
+      '  Both ends are processes timed from spawn to exit: the built CLI (dist/, as users run it) and, for /stream/, the built client; through one relay on SQLite with ' +
         'its default blob limits and rate limits off. The drop seals (XChaCha20-Poly1305), hashes (SHA-256), stores ' +
         'each 1 MiB chunk and verifies it on the way out; /stream/ passes the bytes through as they are.',
     );
@@ -287,22 +280,10 @@ async function main(): Promise<void> {
   }
 }
 
-const [mode, ...rest] = process.argv.slice(2);
-const reportRss = () => {
-  const { user, system } = process.cpuUsage();
-  process.stderr.write(
-    `\n${RSS_MARK}${process.resourceUsage().maxRSS}\n${CPU_MARK}${Math.round((user + system) / 1000)}\n`,
-  );
-};
+const [mode] = process.argv.slice(2);
 try {
   if (mode === 'relay') await serveRelay();
-  else if (mode === 'cli') {
-    process.exitCode = await runDropCommand(rest);
-    reportRss();
-  } else if (mode === 'stream') {
-    process.exitCode = await streamSide(rest);
-    reportRss();
-  } else await main();
+  else await main();
 } catch (error) {
   console.error(`bench:drop failed: ${error instanceof Error ? error.message : error}`);
   process.exitCode = 1;
