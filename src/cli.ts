@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `deadrop` command: dispatches to each command's module, loaded only when that command runs.
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 
 const USAGE = `Usage: deadrop <command> [options]
 
@@ -120,10 +119,13 @@ async function keys(args: string[]): Promise<number> {
   }
   const { createClient } = await import('../sdk/index.js');
   const { describeRelayFailure, parseRelayUrl } = await import('./client/relay-errors.js');
+  const { nodeFetch } = await import('./client/node-fetch.js');
   const given = values.relay ?? process.env.DEADROP_URL ?? 'http://localhost:8080';
   let pair: { private: string; public: string };
   try {
-    pair = await createClient(parseRelayUrl(given)).keys({ signal: AbortSignal.timeout(timeout * 1000) });
+    pair = await createClient(parseRelayUrl(given), { fetch: nodeFetch }).keys({
+      signal: AbortSignal.timeout(timeout * 1000),
+    });
   } catch (error) {
     console.error(`deadrop keys: ${describeRelayFailure(error, given)}`);
     return 1;
@@ -136,15 +138,8 @@ async function keys(args: string[]): Promise<number> {
   return 0;
 }
 
-/** The commands that run until stopped; the others make a few requests and end. */
-const LONG_RUNNING = new Set(['serve', 'worker']);
-
 async function main(argv: string[]): Promise<number | undefined> {
   const [command, ...rest] = argv;
-  // fetch parses HTTP with a WebAssembly module that V8 compiles twice, the second time in the background, and
-  // a process waits for that compilation before it exits: a quarter of a second for a command that takes one.
-  // The first, quick compilation is enough for a few requests.
-  if (!LONG_RUNNING.has(command ?? '')) setFlagsFromString('--liftoff-only');
   if (command === '--version' || command === '-v') {
     console.log((await import('./package-root.js')).packageVersion());
     return 0;

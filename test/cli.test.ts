@@ -67,7 +67,7 @@ describe('deadrop CLI', () => {
     await expect(deadrop(['keys', '--relay', 'http://127.0.0.1:9'])).rejects.toMatchObject({
       code: 1,
       stderr:
-        'deadrop keys: Port 9 of http://127.0.0.1:9 is one that fetch refuses to use (as browsers do): run the relay on another port.\n',
+        'deadrop keys: Nothing is listening at 127.0.0.1:9 (connection refused): is the relay running, and are the host and port of http://127.0.0.1:9 right?\n',
     });
   });
 });

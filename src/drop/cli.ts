@@ -22,6 +22,7 @@ import {
 import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { DeadropError } from '../../sdk/index.js';
 import { undiciHttp } from '../client/drop-http.js';
+import { nodeFetch } from '../client/node-fetch.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { forgetFetch, openFileSink } from './file-sink.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
@@ -407,11 +408,11 @@ async function follow(command: 'status' | 'revoke', args: string[], io: DropIo):
   }
   const owner = parseOwnerToken(positionals[0] as string, relayOf(io, values.relay));
   if (command === 'revoke') {
-    await revokeDrop(owner, { http: undiciHttp });
+    await revokeDrop(owner, { fetch: nodeFetch });
     io.stdout.write('Revoked: nothing of the drop is left on the relay.\n');
     return 0;
   }
-  const { state, expiresIn, fetchedAt } = await dropStatus(owner, { http: undiciHttp });
+  const { state, expiresIn, fetchedAt } = await dropStatus(owner, { fetch: nodeFetch });
   const lines: Record<typeof state, string> = {
     waiting: `Not fetched yet; it expires in ${expiresIn} s.`,
     fetching: `A receiver began fetching it and has not had all of it yet; what is left expires in ${expiresIn} s.`,
