@@ -10,10 +10,11 @@ export function guardStore(store: Store, outage: OutageWatch): Store {
     const method = store[name] as (...args: unknown[]) => Promise<unknown>;
     guarded[name] = async (...args: unknown[]) => {
       let result: unknown;
+      const begunIn = outage.epoch;
       try {
         result = await method(...args);
       } catch (error) {
-        outage.failed(error);
+        outage.failed(error, true, begunIn);
         throw errors.storeUnavailable(error);
       }
       if (outage.down) outage.recovered();

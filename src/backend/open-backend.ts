@@ -104,13 +104,16 @@ async function openRedisBackend(
   // when it is over, not one per request that happens to succeed or fail.
   const outage: OutageWatch = cluster
     ? {
-        failed: (error, refused) => {
+        failed: (error, refused, begunIn) => {
           lastFailureAt = Date.now();
-          watch.failed(error, refused);
+          watch.failed(error, refused, begunIn);
         },
         recovered: () => {},
         get down() {
           return watch.down;
+        },
+        get epoch() {
+          return watch.epoch;
         },
       }
     : watch;

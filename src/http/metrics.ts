@@ -272,13 +272,16 @@ export function createRelayMetrics() {
      */
     countCounterFailures(outage: OutageWatch): OutageWatch {
       return {
-        failed(error, refused) {
+        failed(error, refused, begunIn) {
           storeErrors.inc({ during: 'rate_limit' });
-          outage.failed(error, refused);
+          outage.failed(error, refused, begunIn);
         },
         recovered: () => outage.recovered(),
         get down() {
           return outage.down;
+        },
+        get epoch() {
+          return outage.epoch;
         },
       };
     },

@@ -36,7 +36,7 @@ export interface RateLimitOptions {
   /** The client a request counts against: a keyed hash of its address, never the address itself. */
   clientOf: (req: Request) => string;
   /** Counter store failures are the backend's outage: the request passes, the watch counts it. */
-  outage?: Pick<OutageWatch, 'failed'>;
+  outage?: Pick<OutageWatch, 'failed' | 'epoch'>;
 }
 
 const passThrough: RequestHandler = (_req, _res, next) => next();
@@ -59,19 +59,21 @@ const sizeOf = (item: unknown): number =>
  */
 export function createRateLimits({ config, limiters, clientOf, outage }: RateLimitOptions): RateLimits {
   const durationS = config.rateWindowSeconds;
-  const storeFailed = (error: unknown) => outage?.failed(error, false);
+  /** A counter that could not be reached; `begunIn` is the outage epoch when the call began. */
+  const storeFailed = (error: unknown, begunIn: number | undefined) => outage?.failed(error, false, begunIn);
   const budget =
     config.writeBudget === 0 ? undefined : limiters({ name: 'bytes', points: config.writeBudget, durationS });
   const spendWriteBudget: RequestHandler = async (req, res, next) => {
     if (!budget) return next();
     // An empty write still costs a point: the budget is of stored bytes, never of nothing.
     const bytes = Math.max(1, sizeOf(res.locals.item));
+    const begunIn = outage?.epoch;
     try {
       await budget.consume(clientOf(req), Math.min(bytes, config.writeBudget));
       next();
     } catch (refusal) {
       if (!(refusal instanceof RateLimiterRes)) {
-        storeFailed(refusal); // a budget that cannot be counted lets the write pass
+        storeFailed(refusal, begunIn); // a budget that cannot be counted lets the write pass
         return next();
       }
       next(errors.writeBudgetSpent(config.writeBudget, seconds(refusal.msBeforeNext)));
@@ -89,10 +91,11 @@ export function createRateLimits({ config, limiters, clientOf, outage }: RateLim
   const banGuard: RequestHandler = async (req, _res, next) => {
     if (!strikes) return next();
     let banned: RateLimiterRes | null = null;
+    const begunIn = outage?.epoch;
     try {
       banned = await strikes.get(clientOf(req));
     } catch (error) {
-      storeFailed(error); // a ban that cannot be checked does not stop the request
+      storeFailed(error, begunIn); // a ban that cannot be checked does not stop the request
     }
     if (!banned || banned.consumedPoints <= strikes.points) return next();
     next(errors.banned(seconds(banned.msBeforeNext)));
@@ -102,12 +105,13 @@ export function createRateLimits({ config, limiters, clientOf, outage }: RateLim
     const counter = limiters({ name: routeClass, points: config.rateLimit, durationS });
     return async (req, _res, next) => {
       const client = clientOf(req);
+      const begunIn = outage?.epoch;
       try {
         await counter.consume(client);
         return next();
       } catch (refusal) {
         if (!(refusal instanceof RateLimiterRes)) {
-          storeFailed(refusal); // counters that cannot be reached let the request pass
+          storeFailed(refusal, begunIn); // counters that cannot be reached let the request pass
           return next();
         }
         await strikes?.consume(client).catch(() => {}); // a rejection is the ban itself, or a store failure

@@ -79,10 +79,11 @@ export function createRedisNotifier(client: RedisConnection, outage: OutageWatch
 
   return {
     notify: async (pub, topic) => {
+      const begunIn = outage.epoch;
       try {
         await replyWithin(publishTo(client, channelOf(pub), topic));
       } catch (error) {
-        outage.failed(error, false); // the waiter still finds the item when its wait ends or it looks again
+        outage.failed(error, false, begunIn); // the waiter still finds the item when its wait ends or it looks again
       }
     },
     subscribe: async (pub, topic, listener) => {
