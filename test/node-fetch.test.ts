@@ -21,7 +21,15 @@ beforeAll(async () => {
     else if (path === '/temporary') res.writeHead(307, { location: `${base}/echo` }).end();
     else if (path === '/loop') res.writeHead(302, { location: '/loop' }).end();
     else if (path === '/slow') setTimeout(() => res.end('late'), 5000);
-    else if (path === '/missing') {
+    else if (path === '/drip') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first part');
+      setTimeout(() => res.end(' and the rest'), 5000);
+    } else if (path === '/cut') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('ten bytes.');
+      setTimeout(() => res.destroy(), 20);
+    } else if (path === '/missing') {
       res.writeHead(404, 'Not Found', { 'content-type': 'application/json', 'x-two': ['a', 'b'] });
       res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'nothing here' }));
     } else {
@@ -109,6 +117,22 @@ describe('nodeFetch', () => {
     const stop = new AbortController();
     stop.abort();
     await expect(nodeFetch(`${base}/echo`, { signal: stop.signal })).rejects.toThrow(/abort/i);
+  });
+
+  it('an abort while the body arrives rejects the read with the reason; a cut connection is "terminated"', async () => {
+    const stop = new AbortController();
+    const res = await nodeFetch(`${base}/drip`, { signal: stop.signal });
+    expect(res.status).toBe(200);
+    setTimeout(() => stop.abort(new DOMException('enough', 'AbortError')), 50);
+    await expect(res.text()).rejects.toMatchObject({ name: 'AbortError', message: 'enough' });
+    const cut = await nodeFetch(`${base}/cut`);
+    await expect(cut.text()).rejects.toThrow('terminated');
+  });
+
+  it('gives the same body stream each time it is asked for', async () => {
+    const res = await nodeFetch(`${base}/echo`);
+    expect(res.body).toBe(res.body);
+    expect(JSON.parse(await new Response(res.body).text())).toMatchObject({ method: 'GET' });
   });
 
   it('hands anything but a string or bytes body to the global fetch', async () => {

@@ -20,6 +20,7 @@ class LeanResponse {
   readonly headers: { get(name: string): string | null; has(name: string): boolean };
   #message: IncomingMessage;
   #used = false;
+  #stream: ReadableStream<Uint8Array> | undefined;
 
   constructor(
     readonly url: string,
@@ -45,7 +46,8 @@ class LeanResponse {
   /** The body as a web stream, made only when asked for. */
   get body(): ReadableStream<Uint8Array> {
     this.#used = true;
-    return Readable.toWeb(this.#message) as ReadableStream<Uint8Array>;
+    this.#stream ??= Readable.toWeb(this.#message) as ReadableStream<Uint8Array>;
+    return this.#stream;
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
@@ -60,6 +62,9 @@ class LeanResponse {
     try {
       for await (const part of this.#message) parts.push(part as Buffer);
     } catch (error) {
+      // An abort is the signal's reason, as with fetch; a connection cut short is fetch's "terminated".
+      const name = (error as Error)?.name;
+      if (name === 'AbortError' || name === 'TimeoutError') throw error;
       throw new TypeError('terminated', { cause: error });
     }
     return Buffer.concat(parts);
