@@ -75,6 +75,9 @@ interface Run {
   relayCpuMs: number;
 }
 
+/** The ends still running, stopped when the benchmark ends early (a failure, Ctrl-C). */
+const runningSides = new Set<ChildProcess>();
+
 /** `node <args>` as a process; resolves with its stdout's first line as soon as there is one. */
 function startSide(args: string[], profileAs?: string) {
   const node = [...(profileAs ? profileArgs(profileAs) : []), '--import', SIDE_USAGE];
@@ -82,6 +85,8 @@ function startSide(args: string[], profileAs?: string) {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  runningSides.add(child);
+  child.once('exit', () => runningSides.delete(child));
   let stdout = '';
   let stderr = '';
   const firstLine = new Promise<string>((resolve) => {
@@ -275,6 +280,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    for (const side of runningSides) side.kill('SIGKILL');
     await stopAllChildren();
     await rm(work, { recursive: true, force: true });
   }

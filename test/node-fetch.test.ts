@@ -5,21 +5,29 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeFetch } from '../src/client/node-fetch.js';
+import { createNodeFetch, nodeFetch } from '../src/client/node-fetch.js';
 
 let server: Server;
 let base: string;
-const seen: { method: string; url: string; type: string | undefined; body: string }[] = [];
+const seen: { method: string; url: string; type: string | undefined; body: string; port: number }[] = [];
 
 beforeAll(async () => {
   server = createServer(async (req, res) => {
     let body = '';
     for await (const part of req) body += part;
-    seen.push({ method: req.method ?? '', url: req.url ?? '', type: req.headers['content-type'], body });
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      type: req.headers['content-type'],
+      body,
+      port: req.socket.remotePort ?? 0,
+    });
     const [path] = (req.url ?? '').split('?');
     if (path === '/see-other') res.writeHead(303, { location: '/echo' }).end();
     else if (path === '/temporary') res.writeHead(307, { location: `${base}/echo` }).end();
     else if (path === '/loop') res.writeHead(302, { location: '/loop' }).end();
+    else if (path === '/elsewhere') res.writeHead(302, { location: 'ftp://127.0.0.1/file' }).end();
+    else if (path === '/none') res.writeHead(204).end();
     else if (path === '/slow') setTimeout(() => res.end('late'), 5000);
     else if (path === '/drip') {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -93,8 +101,35 @@ describe('nodeFetch', () => {
     ]);
   });
 
-  it('gives up on a redirect loop with a TypeError, as fetch does', async () => {
+  it('gives up on a redirect loop, and on a redirect to another scheme, with a TypeError, as fetch does', async () => {
     await expect(nodeFetch(`${base}/loop`)).rejects.toThrow(TypeError);
+    await expect(nodeFetch(`${base}/elsewhere`)).rejects.toThrow('fetch failed');
+  });
+
+  it('keeps HEAD through a 303', async () => {
+    seen.length = 0;
+    const res = await nodeFetch(`${base}/see-other`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(seen.map((request) => request.method)).toEqual(['HEAD', 'HEAD']);
+  });
+
+  it('gives a connection whose answer has no body back at once, unread: the next request uses it', async () => {
+    seen.length = 0;
+    const none = await nodeFetch(`${base}/none`);
+    expect(none.status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await (await nodeFetch(`${base}/echo`)).json();
+    expect(seen).toHaveLength(2);
+    expect(seen[1]?.port).toBe(seen[0]?.port);
+  });
+
+  it('gives up on a relay that sends no byte for its idle timeout, before the answer or during its body', async () => {
+    const impatient = createNodeFetch({ connectMs: 1000, idleMs: 200 });
+    const silent = await impatient(`${base}/slow`).catch((failure: unknown) => failure);
+    expect(silent).toBeInstanceOf(TypeError);
+    expect(((silent as Error).cause as NodeJS.ErrnoException).code).toBe('ETIMEDOUT');
+    const stalled = await impatient(`${base}/drip`);
+    await expect(stalled.text()).rejects.toThrow('terminated');
   });
 
   it('fails to connect with "fetch failed" and the system error as its cause', async () => {

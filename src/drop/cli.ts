@@ -1,12 +1,11 @@
 // `deadrop drop`: send a file or a folder as a burn-after-read drop and print its link, fetch one (resuming an
 // interrupted fetch), follow or revoke it.
-import { type FileHandle, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DropError,
-  type DropSource,
   dropStatus,
   type FetchWait,
   formatOwnerToken,
@@ -25,6 +24,7 @@ import { undiciHttp } from '../client/drop-http.js';
 import { nodeFetch } from '../client/node-fetch.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { forgetFetch, openFileSink } from './file-sink.js';
+import { type FileSource, openFileSource } from './file-source.js';
 import { createProgress, type DropIo, readPassword } from './terminal.js';
 
 const USAGE = `Usage: deadrop drop <command> [options]
@@ -130,9 +130,9 @@ async function send(args: string[], io: DropIo): Promise<number> {
     return 2;
   }
   const source = await fileToSend(resolve(io.cwd, positionals[0] as string));
-  let file: Awaited<ReturnType<typeof fileSource>> | undefined;
+  let file: FileSource | undefined;
   try {
-    file = await fileSource(await open(source.path));
+    file = await openFileSource(source.path);
     const password = values.password ? await readPassword(io, 'Password for the drop: ', true) : undefined;
     const relay = relayOf(io, values.relay);
     let ready: ReadyDrop | undefined;
@@ -187,28 +187,6 @@ async function send(args: string[], io: DropIo): Promise<number> {
     await file?.close();
     await source.cleanup();
   }
-}
-
-/** The open file as a drop's source: each chunk in one read (a Blob of a file reads it 64 KiB at a time). */
-async function fileSource(handle: FileHandle): Promise<DropSource & { close(): Promise<void> }> {
-  const { size } = await handle.stat().catch(async (error: unknown) => {
-    await handle.close();
-    throw error;
-  });
-  return {
-    size,
-    async read(start, end) {
-      const bytes = Buffer.allocUnsafe(end - start);
-      let filled = 0;
-      while (filled < bytes.length) {
-        const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, start + filled);
-        if (bytesRead === 0) break; // the file is shorter now: the sender says it changed
-        filled += bytesRead;
-      }
-      return bytes.subarray(0, filled);
-    },
-    close: () => handle.close(),
-  };
 }
 
 /** Text from the sender fit for a terminal: no control characters (no escape sequences). */
