@@ -78,7 +78,7 @@ class LeanResponse {
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
-  async bytes(): Promise<Uint8Array> {
+  async bytes(): Promise<Buffer> {
     if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
     this.#used = true;
     const parts: Buffer[] = [];
@@ -93,7 +93,7 @@ class LeanResponse {
   }
 
   async text(): Promise<string> {
-    return Buffer.from(await this.bytes()).toString('utf8');
+    return (await this.bytes()).toString('utf8');
   }
 
   async json(): Promise<unknown> {
