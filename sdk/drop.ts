@@ -1,6 +1,7 @@
 // Drops: a file sealed in chunks on one-to-one fields, fetched once; the key travels only in the link's fragment.
-// The parts: common.ts (links, tokens, errors), record.ts (what the drop's key publishes), send.ts, receive.ts
-// and follow.ts (status, revoke); the chunk format is the e2e protocol's (e2e/drop-chunks.ts).
+// The parts: common.ts (links, tokens, errors), record.ts (what the drop's key publishes), send.ts, receive.ts,
+// follow.ts (status, revoke) and live.ts (chunks streamed through the relay's pipe while both ends are online);
+// the chunk format is the e2e protocol's (e2e/drop-chunks.ts).
 
 export { type BrowserSink, forgetKeptFetch, openBrowserSink } from './drop/browser-sink.js';
 export {
@@ -16,6 +17,7 @@ export {
   parseOwnerToken,
 } from './drop/common.js';
 export { type DropStatus, dropStatus, revokeDrop } from './drop/follow.js';
+export type { DropPipe } from './drop/live.js';
 export {
   type DropSink,
   dropNeedsPassword,

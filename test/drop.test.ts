@@ -24,6 +24,7 @@ import {
   sendDrop,
 } from '../sdk/drop.js';
 import { nativeSuite } from '../sdk/e2e/native-suite.js';
+import { createDropPipe } from '../src/client/node-pipe.js';
 import { runDropCommand } from '../src/drop/cli.js';
 import type { DropIo } from '../src/drop/terminal.js';
 import { SQLITE_FILE } from '../src/store/sqlite-store.js';
@@ -443,6 +444,172 @@ describe('no size ceiling', () => {
     expect(await small.store.fieldTtl(pub, 'k')).toBe(0);
     expect(await small.store.blobBytes(pub)).toBe(0);
     await expect(openDrop((ready as ReadyDrop).link)).rejects.toMatchObject({ code: 'gone' });
+  });
+});
+
+describe('the live lane: chunks stream through the pipe while both ends are online', () => {
+  /** A relay whose key pairs hold 4 chunks, and what it was asked: chunks stored, pipes opened. */
+  let watched: DropRelay;
+  const stored: string[] = [];
+  const pipes: string[] = [];
+  beforeAll(async () => {
+    watched = await openDropRelay('sqlite', {
+      keyQuota: 4 * MIB,
+      onRequest: (req) => {
+        if (req.method === 'POST' && /^\/private\/[^/]+\/c\d+$/.test(req.path)) stored.push(req.path);
+        if (req.path.startsWith('/pipe/')) pipes.push(req.method);
+      },
+    });
+  });
+  afterAll(() => watched.close());
+
+  /** The relay's pipe as the CLI passes it, counting the bytes each stream brings the receiver. */
+  function countingPipe() {
+    const pipe = createDropPipe(() => watched.url);
+    const streamed: number[] = [];
+    return {
+      streamed,
+      pipe: {
+        send: pipe.send,
+        async receive(key: string, signal?: AbortSignal) {
+          const body = await pipe.receive(key, signal);
+          const at = streamed.push(0) - 1;
+          return (async function* () {
+            for await (const piece of body as AsyncIterable<Uint8Array>) {
+              streamed[at] = (streamed[at] as number) + piece.length;
+              yield piece;
+            }
+          })();
+        },
+      },
+    };
+  }
+
+  /** Sends `bytes` with the lane and resolves the link once it is printed. */
+  async function sendLive(bytes: Buffer<ArrayBuffer>, options: SendDropOptions = {}) {
+    let ready: ReadyDrop | undefined;
+    const sending = sendDrop(watched.url, new Blob([bytes]), {
+      cipher: nativeSuite,
+      pipe: createDropPipe(() => watched.url),
+      onReady: (drop) => {
+        ready = drop;
+      },
+      ...options,
+    });
+    sending.catch(() => {});
+    await waitFor(() => ready !== undefined, 'the link');
+    return { sending, ready: ready as ReadyDrop };
+  }
+
+  it('a drop many times the room streams whole once the receiver asks, and nothing is left', async () => {
+    const bytes = randomBytes(24 * MIB + 5);
+    stored.length = 0;
+    pipes.length = 0;
+    const { sending, ready } = await sendLive(bytes);
+    const receiver = countingPipe();
+    const { bytes: received, sha256: verified } = await fetchAll(ready.link, {
+      cipher: nativeSuite,
+      pipe: receiver.pipe,
+    });
+    await sending;
+    expect(received.equals(bytes)).toBe(true);
+    expect(verified).toBe(sha256(bytes));
+    // About the room (3 chunks: one of the 4 holds the lane) was stored, until the receiver found a chunk
+    // missing and asked; the rest came through one stream.
+    expect(stored.length).toBeLessThan(10);
+    expect(receiver.streamed.length).toBe(1);
+    expect(receiver.streamed[0]).toBeGreaterThanOrEqual(bytes.length - stored.length * DROP_CHUNK_SIZE);
+    expect(pipes).toEqual(expect.arrayContaining(['GET', 'POST']));
+    expect(await watched.store.blobBytes(ready.publicKey)).toBe(0);
+    expect(await dropStatus(ready)).toMatchObject({ state: 'fetched' });
+  });
+
+  it('a fetch broken mid-stream resumes from what it kept: the stream starts there, and the bytes are equal', async () => {
+    const bytes = randomBytes(16 * DROP_CHUNK_SIZE + 77);
+    const { sending, ready } = await sendLive(bytes);
+    const first = memorySink();
+    const broken: DropSink = {
+      ...first.sink,
+      write: async (index, plain) => {
+        if (index === 9) throw new Error('disk unplugged');
+        await first.sink.write(index, plain);
+      },
+    };
+    const firstPipe = countingPipe();
+    const drop = await openDrop(ready.link, { cipher: nativeSuite, pipe: firstPipe.pipe });
+    await expect(drop.fetchInto(broken)).rejects.toThrow('disk unplugged');
+    expect(first.chunks.length).toBe(9);
+    expect(firstPipe.streamed.length).toBe(1);
+
+    const kept = first.chunks.slice();
+    const again = memorySink({
+      privateKey: first.claimed() as string,
+      chunks: kept.length,
+      bytes: async function* () {
+        yield* kept;
+      },
+    });
+    const secondPipe = countingPipe();
+    const resumed = await openDrop(ready.link, { cipher: nativeSuite, pipe: secondPipe.pipe });
+    const { sha256: verified } = await resumed.fetchInto(again.sink);
+    await sending; // the sender stayed until the receiver had all of it
+    expect(verified).toBe(sha256(bytes));
+    expect(Buffer.concat([...kept, ...again.chunks]).equals(bytes)).toBe(true);
+    // Chunks 9 to 16 and the request's id: nothing the first fetch kept came again.
+    const rest = bytes.length - 9 * DROP_CHUNK_SIZE + 8 * 40 + 16;
+    expect(secondPipe.streamed).toEqual([rest]);
+    expect(await watched.store.blobBytes(ready.publicKey)).toBe(0);
+  });
+
+  it('either end without a pipe (the page) uses the store, and a drop within the room waits for a later receiver', async () => {
+    // A sender without the lane, a receiver with it.
+    const big = randomBytes(10 * MIB);
+    let link = '';
+    const sending = sendDrop(watched.url, new Blob([big]), {
+      onReady: (drop) => {
+        link = drop.link;
+      },
+    });
+    await waitFor(() => link !== '', 'the link');
+    const receiver = countingPipe();
+    expect((await fetchAll(link, { pipe: receiver.pipe })).bytes.equals(big)).toBe(true);
+    await sending;
+    expect(receiver.streamed).toEqual([]);
+
+    // A sender with the lane, a receiver without it.
+    const live = await sendLive(big);
+    expect((await fetchAll(live.ready.link)).bytes.equals(big)).toBe(true);
+    await live.sending;
+
+    // Within the room, the sender with the lane uploads it all and is done before anyone fetches.
+    const small = randomBytes(2 * MIB);
+    const sent = await sendDrop(watched.url, new Blob([small]), { pipe: createDropPipe(() => watched.url) });
+    const later = countingPipe();
+    expect((await fetchAll(sent.link, { pipe: later.pipe })).bytes.equals(small)).toBe(true);
+    expect(later.streamed).toEqual([]);
+  });
+
+  it('a drop revoked while its sender waits on the lane stops the sender, and nothing of it is left', async () => {
+    const { sending, ready } = await sendLive(randomBytes(12 * MIB));
+    const stop = new AbortController();
+    const drop = await openDrop(ready.link, { cipher: nativeSuite, pipe: countingPipe().pipe });
+    const fetching = drop
+      .fetchInto(
+        {
+          ...memorySink().sink,
+          write: async (index) => {
+            if (index === 6) stop.abort();
+          },
+        },
+        { signal: stop.signal },
+      )
+      .catch((error: unknown) => error);
+    expect(await fetching).toBeInstanceOf(Error);
+    await revokeDrop(ready);
+    expect(await sending.catch((error: unknown) => error)).toMatchObject({ code: 'gone' });
+    expect(await watched.store.readValue(ready.publicKey)).toBeUndefined();
+    expect(await watched.store.fieldTtl(ready.publicKey, 'l')).toBe(0);
+    expect(await watched.store.blobBytes(ready.publicKey)).toBe(0);
   });
 });
 

@@ -1,5 +1,6 @@
 // The sender's view of a drop it sent: whether it was fetched, and revoking what is left of it.
 import { CLAIM_UID, chunkUid, createWindow, type DropOwner, UPLOADED_UID } from './common.js';
+import { LIVE_UID } from './live.js';
 import { checkRecord, type DropRecord } from './record.js';
 import { type DropHttp, dropTransport } from './transport.js';
 
@@ -34,12 +35,13 @@ export async function dropStatus(owner: DropOwner, options: FollowOptions = {}):
   return { state: 'fetching', expiresIn: left };
 }
 
-/** Deletes whatever of the drop is still on the relay: its record, its claim and its chunks. */
+/** Deletes whatever of the drop is still on the relay: its record, its claim, its live lane's key and its chunks. */
 export async function revokeDrop(owner: DropOwner, options: FollowOptions = {}): Promise<void> {
   const t = dropTransport(owner.relay, options);
   await t.unpublishRecord(owner.privateKey);
   await t.deleteField(owner.privateKey, CLAIM_UID);
   await t.deleteField(owner.privateKey, UPLOADED_UID);
+  await t.deleteField(owner.privateKey, LIVE_UID);
   const window = createWindow(8);
   for (let index = 0; index < owner.chunks; index++) {
     await window.add(t.deleteField(owner.privateKey, chunkUid(index)));

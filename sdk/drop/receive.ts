@@ -1,7 +1,7 @@
 // Fetching a drop: the link and the password are proven on the drop's record (nothing burns), then one claim
 // is taken, and each chunk is read, verified, saved by the caller and only then deleted, so a fetch resumes.
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { openChunk, openRecord } from '../e2e/drop-chunks.js';
+import { CHUNK_SEAL_OVERHEAD, openChunk, openRecord, sealRecord } from '../e2e/drop-chunks.js';
 import { nobleSuite } from '../e2e/noble-suite.js';
 import type { CipherSuite } from '../e2e/suite.js';
 import { DeadropError } from '../index.js';
@@ -14,6 +14,14 @@ import {
   parseDropLink,
   UPLOADED_UID,
 } from './common.js';
+import {
+  byteReader,
+  type DropPipe,
+  LIVE_ID_BYTES,
+  LIVE_REQUEST_UID,
+  LIVE_UID,
+  liveRequestValue,
+} from './live.js';
 import { checkRecord, type DropRecord, openManifestOf, unlockRecord } from './record.js';
 import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
 
@@ -37,6 +45,11 @@ export interface OpenDropOptions {
   http?: DropHttp;
   /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
   cipher?: CipherSuite;
+  /**
+   * The relay's pipe: with it, the chunks a sender who is online has not stored are asked of it and stream
+   * through the pipe, rather than waiting for room in the relay's store (Node's CLI passes one).
+   */
+  pipe?: Pick<DropPipe, 'receive'>;
 }
 
 /** What an earlier, interrupted fetch of this drop kept. */
@@ -147,7 +160,16 @@ export async function openDrop(link: string, options: OpenDropOptions = {}): Pro
     publicKey,
     fetchInto: (sink, fetchOptions = {}) =>
       fetchChunks(
-        { relay, publicKey, key, manifest: opened, cipher, fetch: options.fetch, http: options.http },
+        {
+          relay,
+          publicKey,
+          key,
+          manifest: opened,
+          cipher,
+          fetch: options.fetch,
+          http: options.http,
+          pipe: options.pipe,
+        },
         sink,
         fetchOptions,
       ),
@@ -162,7 +184,11 @@ interface FetchPlan {
   cipher: CipherSuite;
   fetch?: typeof fetch | undefined;
   http?: DropHttp | undefined;
+  pipe?: Pick<DropPipe, 'receive'> | undefined;
 }
+
+/** A stream of chunks from the sender, at the chunk it has next. */
+type LiveStream = ReturnType<typeof byteReader>;
 
 async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOptions) {
   const { publicKey, key, manifest, cipher } = plan;
@@ -189,8 +215,24 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
     }
 
     let lastChunkAt = Date.now();
-    /** Chunk `index` as the relay holds it, waiting for a sender that is still uploading. */
-    const readChunk = async (index: number): Promise<Uint8Array> => {
+    const stalled = (index: number) =>
+      new DropError(
+        'stalled',
+        `The sender has not uploaded part ${index + 1} of ${manifest.chunks} for ${Math.round(senderTimeoutMs / 1000)} s: it may have stopped. What was fetched is kept; run the same fetch again to resume once the sender is back.`,
+      );
+
+    /** The live lane's private key, when the sender offers one and this fetch can use it. */
+    let lane: Promise<string | undefined> | undefined;
+    const laneKey = () => {
+      lane ??= plan.pipe ? readLaneKey(t, plan, privateKey) : Promise.resolve(undefined);
+      return lane;
+    };
+
+    /**
+     * Chunk `index` as the relay holds it, waiting for a sender that is still uploading; undefined when it is
+     * not stored and the sender offers to stream it.
+     */
+    const readChunk = async (index: number): Promise<Uint8Array | undefined> => {
       // The first look does not wait: a chunk that is not there may be one that can never come.
       for (let wait = 0; ; wait = CHUNK_WAIT_S) {
         const sealed = await t.peekChunk(privateKey, index, wait);
@@ -199,27 +241,82 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
           return sealed;
         }
         await senderStillUploading(t, plan, privateKey, index);
-        if (wait > 0 && Date.now() - lastChunkAt > senderTimeoutMs) {
-          throw new DropError(
-            'stalled',
-            `The sender has not uploaded part ${index + 1} of ${manifest.chunks} for ${Math.round(senderTimeoutMs / 1000)} s: it may have stopped. What was fetched is kept; run the same fetch again to resume once the sender is back.`,
-          );
-        }
+        if (await laneKey()) return undefined;
+        if (wait > 0 && Date.now() - lastChunkAt > senderTimeoutMs) throw stalled(index);
         if (wait > 0) options.onWait?.({ reason: 'sender', seconds: 0 });
       }
     };
 
-    const reading = new Map<number, Promise<Uint8Array>>();
+    /** Asks the sender for the chunks from `index` on, until its stream begins (or the chunk turns up stored). */
+    const askSender = async (index: number, key: string): Promise<LiveStream | Uint8Array> => {
+      const pipe = plan.pipe as Pick<DropPipe, 'receive'>;
+      for (;;) {
+        const id = cipher.randomBytes(LIVE_ID_BYTES);
+        // An earlier request nobody took (this fetch's, or an interrupted one's) makes way for this one.
+        await t.deleteField(key, LIVE_REQUEST_UID);
+        await t.putValue(
+          key,
+          LIVE_REQUEST_UID,
+          sealRecord(plan.key, publicKey, 'live-request', liveRequestValue({ from: index, id }), cipher),
+        );
+        // A stream for an older request may come first; the sender answers this one next.
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const began = Date.now();
+          let stream: LiveStream;
+          try {
+            stream = byteReader(await pipe.receive(key, signal));
+          } catch (error) {
+            if (signal.aborted) throw error;
+            // Nobody came within the pipe's wait, or the relay refused at once: then not asked again at once.
+            if (Date.now() - began < 1000) await new Promise((resolve) => setTimeout(resolve, 1000));
+            break;
+          }
+          const head = await stream.read(LIVE_ID_BYTES).catch(() => undefined);
+          if (head && equalBytes(head, id)) return stream;
+          await stream.close().catch(() => {});
+        }
+        const stored = await t.peekChunk(privateKey, index, 0);
+        if (stored) return stored;
+        await senderStillUploading(t, plan, privateKey, index);
+        if (Date.now() - lastChunkAt > senderTimeoutMs) throw stalled(index);
+        options.onWait?.({ reason: 'sender', seconds: 0 });
+      }
+    };
+
+    const reading = new Map<number, Promise<Uint8Array | undefined>>();
+    let live: LiveStream | undefined;
     let next = from;
     for (let index = from; index < manifest.chunks; index++) {
-      while (next < manifest.chunks && next < index + READS_AHEAD) {
-        const read = readChunk(next);
-        read.catch(() => {}); // awaited in its turn; a failed fetch never awaits the rest
-        reading.set(next++, read);
-      }
-      const sealed = await (reading.get(index) as Promise<Uint8Array>);
-      reading.delete(index);
       const final = index === manifest.chunks - 1;
+      const sealedLength = chunkLength(manifest, index) + CHUNK_SEAL_OVERHEAD;
+      let sealed: Uint8Array | undefined;
+      let streamed = false;
+      while (sealed === undefined) {
+        if (live) {
+          sealed = await live.read(sealedLength).catch(() => undefined);
+          if (sealed) {
+            streamed = true;
+            lastChunkAt = Date.now();
+            break;
+          }
+          live = undefined; // the stream broke: the chunk is asked for again
+        } else {
+          while (next < manifest.chunks && next < index + READS_AHEAD) {
+            const read = readChunk(next);
+            read.catch(() => {}); // awaited in its turn; a failed fetch never awaits the rest
+            reading.set(next++, read);
+          }
+          sealed = await (reading.get(index) ?? readChunk(index));
+          reading.delete(index);
+          if (sealed) break;
+        }
+        // Not stored, and the sender streams: what was read ahead is dropped, the sender sends from here.
+        reading.clear();
+        next = manifest.chunks;
+        const answer = await askSender(index, (await laneKey()) as string);
+        if (answer instanceof Uint8Array) sealed = answer;
+        else live = answer;
+      }
       let plain: Uint8Array;
       try {
         plain = openChunk(key, { publicKey, index, final }, sealed, cipher);
@@ -236,8 +333,9 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
       await sink.write(index, plain);
       received += plain.length;
       options.onProgress?.(received, manifest.size);
-      await deletes.add(t.deleteField(privateKey, chunkUid(index)));
+      if (!streamed) await deletes.add(t.deleteField(privateKey, chunkUid(index)));
     }
+    await live?.close().catch(() => {});
 
     const sha256 = bytesToHex(hash.digest());
     const record = await currentRecord(t, plan, manifest.chunks - 1);
@@ -310,3 +408,22 @@ async function senderStillUploading(
     );
   }
 }
+
+/** The sender's live lane key, read with the claimed key; undefined when the sender offers none. */
+async function readLaneKey(
+  t: DropTransport,
+  plan: FetchPlan,
+  privateKey: string,
+): Promise<string | undefined> {
+  const sealed = await t.peekValue(privateKey, LIVE_UID);
+  if (sealed === undefined) return undefined;
+  let key: unknown;
+  try {
+    key = (openRecord(plan.key, plan.publicKey, 'live', sealed, plan.cipher) as { key?: unknown }).key;
+  } catch {}
+  // A lane that does not open is not the sender's: the chunks are waited for in the store.
+  return typeof key === 'string' && PRIVATE_KEY_PATTERN.test(key) ? key : undefined;
+}
+
+const equalBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && a.every((byte, i) => byte === b[i]);

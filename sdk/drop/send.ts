@@ -1,7 +1,13 @@
 // Sending a drop: the link works before the first chunk is uploaded, and a drop larger than the relay holds
 // for one key pair streams through that room while the receiver takes chunks out of it.
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { DROP_CHUNK_SIZE, sealChunk, sealRecord } from '../e2e/drop-chunks.js';
+import {
+  CHUNK_SEAL_OVERHEAD,
+  DROP_CHUNK_SIZE,
+  openRecord,
+  sealChunk,
+  sealRecord,
+} from '../e2e/drop-chunks.js';
 import { nobleSuite } from '../e2e/noble-suite.js';
 import type { CipherSuite } from '../e2e/suite.js';
 import {
@@ -15,15 +21,18 @@ import {
   formatDropLink,
 } from './common.js';
 import { revokeDrop } from './follow.js';
+import { type DropPipe, LIVE_REQUEST_UID, LIVE_UID, type LiveRequest, parseLiveRequest } from './live.js';
 import { createRecord, type DropRecord, type SealedManifestValue, withManifest } from './record.js';
 import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
 
 /** Chunk uploads in flight at once: enough to hide a round trip, few enough to keep memory flat. */
 const UPLOADS_IN_FLIGHT = 4;
-const SEAL_OVERHEAD = 40;
+const SEAL_OVERHEAD = CHUNK_SEAL_OVERHEAD;
 /** How often a sender whose room on the relay is full looks whether the receiver took a chunk. */
 const POLL_FIRST_MS = 20;
 const POLL_MAX_MS = 1000;
+/** How long one look for a receiver's live request waits on the relay. */
+const REQUEST_WAIT_S = 25;
 
 /** Why a sender is waiting: the relay's, or the receiver's (the drop's room on the relay is full). */
 export type SendWait = DropWait | { reason: 'receiver'; seconds: 0 };
@@ -52,6 +61,11 @@ export interface SendDropOptions {
   http?: DropHttp;
   /** The primitives; @noble's by default, Node passes its native suite (the same bytes). */
   cipher?: CipherSuite;
+  /**
+   * The relay's pipe, to stream chunks to a receiver who asks for them while this sender is online, rather
+   * than through the relay's store (Node's CLI passes one; a browser cannot stream a request body).
+   */
+  pipe?: Pick<DropPipe, 'send'>;
 }
 
 /**
@@ -117,13 +131,14 @@ export async function sendDrop(
   const chunkSize = Math.min(options.chunkSize ?? DROP_CHUNK_SIZE, limits.blobLimit - SEAL_OVERHEAD);
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1)
     throw new RangeError('chunkSize must be a positive integer.');
-  const room = roomFor(limits, chunkSize + SEAL_OVERHEAD);
+  const room = roomFor(limits, chunkSize + SEAL_OVERHEAD) - (options.pipe ? 1 : 0);
   if (room < 1) {
     throw new DropError('unsupported', `The relay at ${t.relay} holds no file chunks (DEADROP_KEY_QUOTA).`);
   }
   const size = file.size;
   const chunks = chunkCount(size, chunkSize);
   const pair = await t.keys();
+  const lane = options.pipe ? await t.keys() : undefined;
   const linkSecret = cipher.randomBytes(32);
   const { record, key } = await createRecord(
     linkSecret,
@@ -157,8 +172,17 @@ export async function sendDrop(
       pair.private,
       sealRecord(key, pair.public, 'claim', { v: 2, key: pair.private }, cipher),
     );
+    if (lane) {
+      // Read by whoever claimed the drop (with the key the claim gives), never by its claim alone.
+      await t.putValue(
+        pair.private,
+        LIVE_UID,
+        sealRecord(key, pair.public, 'live', { v: 2, key: lane.private }, cipher),
+      );
+    }
     options.onReady?.(drop);
-    await uploadChunks(t, drop, { file, key, room, record, manifest, cipher, options }, (count) => {
+    const live = lane && options.pipe ? { pipe: options.pipe, publicKey: lane.public } : undefined;
+    await uploadChunks(t, drop, { file, key, room, record, manifest, cipher, options, live }, (count) => {
       started = count;
     });
   } catch (error) {
@@ -181,74 +205,236 @@ interface Upload {
   manifest: SealedManifestValue;
   cipher: CipherSuite;
   options: SendDropOptions;
+  /** The live lane: the pipe, and the lane's public key the receiver's requests arrive at. */
+  live: { pipe: Pick<DropPipe, 'send'>; publicKey: string } | undefined;
 }
 
+/** The receiver's live requests, taken from the lane as they come; the latest one wins. */
+function listenForRequests(
+  t: DropTransport,
+  lanePublicKey: string,
+  open: (value: unknown) => LiveRequest | undefined,
+  signal: AbortSignal | undefined,
+) {
+  const stop = new AbortController();
+  const lane = dropTransport(t.relay, {
+    http: t.http,
+    signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
+  });
+  let pending: LiveRequest | undefined;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    while (!stop.signal.aborted && !signal?.aborted) {
+      try {
+        const request = open(await lane.takeValue(lanePublicKey, LIVE_REQUEST_UID, REQUEST_WAIT_S));
+        if (request) {
+          pending = request;
+          wake?.();
+        }
+      } catch {
+        // The relay away or slow: the upload's own requests say so; this one looks again a little later.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  })();
+  return {
+    has: () => pending !== undefined,
+    take() {
+      const request = pending;
+      pending = undefined;
+      return request;
+    },
+    /** Resolves when a request comes, or after `ms`. */
+    wait: (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      }),
+    stop: () => stop.abort(),
+  };
+}
+
+/**
+ * Uploads the chunks to the relay's store, at most its room ahead of the receiver. With a live lane, a request
+ * from the receiver turns the upload into a stream: the chunks from where the receiver stands go through the
+ * pipe, and nothing more is stored. A stream that breaks leaves the sender waiting for the next request.
+ */
 async function uploadChunks(
   t: DropTransport,
   drop: ReadyDrop,
-  { file, key, room, record, manifest, cipher, options }: Upload,
+  { file, key, room, record, manifest, cipher, options, live }: Upload,
   onStarted: (count: number) => void,
 ) {
   const { size, chunks } = drop;
   const { chunkSize } = manifest;
   const hash = cipher.sha256();
+  /** Chunks before this one went into the hash; a chunk sent again is not hashed again. */
+  let hashed = 0;
+  /** The manifest with the file's SHA-256, once the last chunk was read. */
+  let whole: SealedManifestValue | undefined;
   const window = createWindow(UPLOADS_IN_FLIGHT);
   const uploads = new Map<number, Promise<void>>();
   /** Chunks before this one are known to be taken by the receiver. */
   let taken = 0;
-  let sent = 0;
-
-  /** Waits until the receiver took chunk `taken`, looking at its TTL less often the longer it waits. */
-  const waitForReceiver = async () => {
-    let pause = POLL_FIRST_MS;
-    let told = false;
-    for (;;) {
-      await uploads.get(taken)?.catch(() => {});
-      if ((await t.fieldTtl(drop.privateKey, chunkUid(taken))) === 0) {
-        // A chunk is gone when the receiver took it, but also when the drop was revoked or expired: once per
-        // room's worth of chunks the record tells which, so no upload goes on into a dead drop.
-        if (taken % room === 0 && (await t.readRecord(drop.publicKey)) === undefined) {
-          throw new DropError(
-            'gone',
-            'The drop was revoked or expired while it was being sent; the rest of it was not uploaded.',
-          );
-        }
-        taken++;
-        return;
-      }
-      if (!told) options.onWait?.({ reason: 'receiver', seconds: 0 });
-      told = true;
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      options.signal?.throwIfAborted();
-      pause = Math.min(POLL_MAX_MS, pause * 1.5);
-    }
+  /** The next chunk to store; from the first stream on, nothing more is stored. */
+  let next = 0;
+  let streaming = false;
+  let reported = 0;
+  const progress = (through: number) => {
+    if (through <= reported) return;
+    reported = through;
+    options.onProgress?.(through, size);
   };
+  const requests = live
+    ? listenForRequests(
+        t,
+        live.publicKey,
+        (value) => {
+          try {
+            return parseLiveRequest(openRecord(key, drop.publicKey, 'live-request', value, cipher), chunks);
+          } catch {
+            return undefined; // not sealed with this drop's key: not the receiver's
+          }
+        },
+        options.signal,
+      )
+    : undefined;
 
-  for (let index = 0; index < chunks; index++) {
-    while (index - taken >= room) await waitForReceiver();
+  /** Chunk `index` read, checked, hashed (the first time) and sealed. */
+  const produce = async (index: number): Promise<Uint8Array> => {
     const start = index * chunkSize;
     const plain = await readRange(file, start, Math.min(size, start + chunkSize));
     if (plain.length !== chunkLength(manifest, index)) {
       throw new DropError('file_changed', 'The file changed while it was being sent; send it again.');
     }
-    hash.update(plain);
+    if (index === hashed) {
+      hash.update(plain);
+      hashed++;
+    }
     const final = index === chunks - 1;
-    if (final) {
-      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it.
-      const whole = { ...manifest, sha256: bytesToHex(hash.digest()) };
+    if (final && !whole) {
+      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it, once.
+      whole = { ...manifest, sha256: bytesToHex(hash.digest()) };
       await t.publishRecord(drop.privateKey, withManifest(record, key, drop.publicKey, whole, cipher));
     }
-    const sealed = sealChunk(key, { publicKey: drop.publicKey, index, final }, plain, cipher);
-    onStarted(index + 1);
-    const upload = t.putChunk(drop.privateKey, index, sealed).then(() => {
-      uploads.delete(index);
-      sent += plain.length;
-      options.onProgress?.(sent, size);
-    });
-    uploads.set(index, upload);
-    await window.add(upload);
+    return sealChunk(key, { publicKey: drop.publicKey, index, final }, plain, cipher);
+  };
+
+  /** Throws when the drop was revoked or expired; true when its receiver had all of it. */
+  const fetchedOrGone = async (): Promise<boolean> => {
+    const stored = await t.readRecord(drop.publicKey);
+    if (stored === undefined) {
+      throw new DropError(
+        'gone',
+        'The drop was revoked or expired while it was being sent; the rest of it was not uploaded.',
+      );
+    }
+    return (stored as { fetched?: unknown }).fetched !== undefined;
+  };
+
+  /** Waits until the receiver took chunk `taken` (or asks for a stream), looking less often the longer it waits. */
+  const waitForReceiver = async () => {
+    let pause = POLL_FIRST_MS;
+    let told = false;
+    for (;;) {
+      await uploads.get(taken)?.catch(() => {});
+      if (requests?.has()) return;
+      if ((await t.fieldTtl(drop.privateKey, chunkUid(taken))) === 0) {
+        // A chunk is gone when the receiver took it, but also when the drop was revoked or expired: once per
+        // room's worth of chunks the record tells which, so no upload goes on into a dead drop.
+        if (taken % room === 0) await fetchedOrGone();
+        taken++;
+        return;
+      }
+      if (!told) options.onWait?.({ reason: 'receiver', seconds: 0 });
+      told = true;
+      await (requests ? requests.wait(pause) : new Promise((resolve) => setTimeout(resolve, pause)));
+      options.signal?.throwIfAborted();
+      pause = Math.min(POLL_MAX_MS, pause * 1.5);
+    }
+  };
+
+  /** Streams the chunks from `request.from` on through the pipe, until they are all through or the stream breaks. */
+  const stream = async ({ from, id }: LiveRequest, pipe: Pick<DropPipe, 'send'>, laneKey: string) => {
+    // What is stored from `from` on is not the receiver's any more: it gets those chunks from the stream.
+    await window.finish();
+    const stored: Promise<void>[] = [];
+    for (let index = from; index < next; index++) {
+      stored.push(t.deleteField(drop.privateKey, chunkUid(index)).catch(() => {}));
+    }
+    await Promise.all(stored);
+    next = chunks;
+    streaming = true;
+    let failure: { error: unknown } | undefined;
+    async function* body() {
+      yield id;
+      for (let index = from; index < chunks; index++) {
+        let sealed: Uint8Array;
+        try {
+          sealed = await produce(index);
+        } catch (error) {
+          failure = { error };
+          throw error;
+        }
+        // A stream cut while this waits throws here (Readable.from throws its error into the generator).
+        yield sealed;
+        progress(Math.min(size, (index + 1) * chunkSize));
+      }
+    }
+    try {
+      await pipe.send(laneKey, body(), options.signal);
+    } catch {
+      if (failure) throw failure.error; // the file, not the stream
+      options.signal?.throwIfAborted();
+    }
+  };
+
+  /** How long a sender that streamed waits for the next request before it looks whether the drop is fetched. */
+  let pause = POLL_FIRST_MS;
+  try {
+    for (;;) {
+      const request = requests?.take();
+      if (request && live) {
+        // A request beyond what was ever sent is not an honest receiver's; it is left unanswered.
+        if (request.from <= hashed) await stream(request, live.pipe, live.publicKey);
+        pause = POLL_FIRST_MS;
+        continue;
+      }
+      if (streaming && requests) {
+        // Once streaming, the sender stays until the receiver has it all: a stream that broke, or whose tail the
+        // receiver lost, is asked for again from where the receiver stands.
+        if (await fetchedOrGone()) break;
+        if (pause >= POLL_MAX_MS) options.onWait?.({ reason: 'receiver', seconds: 0 });
+        await requests.wait(pause);
+        options.signal?.throwIfAborted();
+        pause = Math.min(POLL_MAX_MS * 2, pause * 2);
+        continue;
+      }
+      if (next >= chunks) break;
+      if (next - taken >= room) {
+        await waitForReceiver();
+        continue;
+      }
+      const index = next++;
+      const sealed = await produce(index);
+      const length = chunkLength(manifest, index);
+      onStarted(index + 1);
+      const upload = t.putChunk(drop.privateKey, index, sealed).then(() => {
+        uploads.delete(index);
+        progress(Math.min(size, reported + length));
+      });
+      uploads.set(index, upload);
+      await window.add(upload);
+    }
+    await window.finish();
+  } finally {
+    requests?.stop();
   }
-  await window.finish();
   // Now a receiver that misses a chunk knows it will not come, rather than wait for it. Only that: the drop is
   // whole (a receiver may even have it already), so failing here must not withdraw it.
   await t.markUploaded(drop.privateKey).catch(() => {});

@@ -228,6 +228,34 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
       return res.json();
     },
 
+    /** Writes a JSON one-to-one value at `uid` of the key pair. */
+    putValue: async (privateKey: string, uid: string, value: unknown) =>
+      done(await ok('POST', `/private/${privateKey}/${uid}`, json(value))),
+
+    /** The JSON value at `uid`, left on the relay; undefined when none. */
+    async peekValue(privateKey: string, uid: string): Promise<unknown> {
+      const path = `/private/${privateKey}/${uid}?peek`;
+      const res = await request('GET', path);
+      if (res.status === 404) {
+        await done(res);
+        return undefined;
+      }
+      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
+      return res.json();
+    },
+
+    /** Takes the JSON value at `uid`, waiting up to `waitSeconds` for it; undefined when none came. */
+    async takeValue(publicKey: string, uid: string, waitSeconds: number): Promise<unknown> {
+      const path = `/public/${publicKey}/${uid}?wait=${waitSeconds}`;
+      const res = await request('GET', path, {}, 'once');
+      if (res.status === 404) {
+        await done(res);
+        return undefined;
+      }
+      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
+      return res.json();
+    },
+
     markUploaded: async (privateKey: string) =>
       done(await ok('POST', `/private/${privateKey}/${UPLOADED_UID}`, json(true))),
 

@@ -16,6 +16,8 @@ const TAG_BYTES = 16;
 export const DROP_BLOB_LIMIT = 1_048_576;
 /** Plaintext bytes per chunk: the blob limit less the chunk's nonce and tag. */
 export const DROP_CHUNK_SIZE = DROP_BLOB_LIMIT - NONCE_BYTES - TAG_BYTES;
+/** Bytes a sealed chunk has beyond its plaintext. */
+export const CHUNK_SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
 /** The key of a drop, from its link's secret (and the stretched password), bound to its public key. */
 export const deriveDropKey = (secret: Uint8Array, publicKey: string, suite: CipherSuite) =>
@@ -33,8 +35,8 @@ function chunkAad(publicKey: string, index: number, final: boolean): Uint8Array 
   return concatBytes(utf8(`${PROTOCOL}\n${publicKey}\nchunk\n`), tail);
 }
 
-/** What a sealed record of a drop is: its manifest (name, size…), or its claim (the key that reads its chunks). */
-export type DropRecordPurpose = 'manifest' | 'claim';
+/** What a sealed record of a drop is: its manifest (name, size…), its claim (the key that reads its chunks), its live lane's key, or a request on that lane. */
+export type DropRecordPurpose = 'manifest' | 'claim' | 'live' | 'live-request';
 
 const recordAad = (publicKey: string, purpose: DropRecordPurpose) =>
   utf8(`${PROTOCOL}\n${publicKey}\n${purpose}`);

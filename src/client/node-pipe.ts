@@ -1,6 +1,7 @@
 // The relay's pipe as Node streams on undici's request API, for the worker's and the client's file transfers.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
+import type { DropPipe } from '../../sdk/drop/live.js';
 import { STREAM_BUFFER_BYTES } from '../../sdk/e2e/node-streams.js';
 import { DeadropError } from '../../sdk/index.js';
 
@@ -108,5 +109,21 @@ export function createNodePipe(relays: string | readonly string[]): NodePipe {
       if (answer.statusCode !== 200) throw await answerError('GET', url, answer);
       return answer.body;
     },
+  };
+}
+
+/**
+ * The pipe of the relay `relay()` names, as a drop's live lane uses it; the relay is asked for when the lane is
+ * first used (a link is parsed by then).
+ */
+export function createDropPipe(relay: () => string): DropPipe {
+  let pipe: NodePipe | undefined;
+  const open = () => {
+    pipe ??= createNodePipe(relay());
+    return pipe;
+  };
+  return {
+    send: (key, body, signal) => open().send(key, Readable.from(body, { objectMode: false }), signal),
+    receive: (key, signal) => open().receive(key, signal),
   };
 }

@@ -22,6 +22,7 @@ import { nodeSuite } from '../../sdk/e2e/native-suite.js';
 import { DeadropError } from '../../sdk/index.js';
 import { undiciHttp } from '../client/drop-http.js';
 import { nodeFetch } from '../client/node-fetch.js';
+import { createDropPipe } from '../client/node-pipe.js';
 import { describeRelayFailure, parseRelayUrl } from '../client/relay-errors.js';
 import { forgetFetch, openFileSink } from './file-sink.js';
 import { type FileSource, openFileSource } from './file-source.js';
@@ -144,6 +145,7 @@ async function send(args: string[], io: DropIo): Promise<number> {
         password,
         cipher: nodeSuite,
         http: undiciHttp,
+        pipe: createDropPipe(() => relay),
         signal: io.signal,
         onProgress: progress.update,
         onReady: (drop) => {
@@ -230,16 +232,21 @@ const exists = (path: string) =>
 
 /** Opens the drop, asking again on a terminal when the password is wrong (nothing is burned by that). */
 async function openWithPassword(link: string, io: DropIo): Promise<OpenedDrop> {
+  const options = {
+    cipher: nodeSuite,
+    http: undiciHttp,
+    pipe: createDropPipe(() => parseDropLink(link).relay),
+  };
   // Without a password first: a mistyped link says so before anyone is asked for a password.
   try {
-    return await openDrop(link, { cipher: nodeSuite, http: undiciHttp });
+    return await openDrop(link, options);
   } catch (error) {
     if (!(error instanceof DropError && error.code === 'password_required')) throw error;
   }
   for (let attempt = 1; ; attempt++) {
     const password = await readPassword(io, 'Password of the drop: ');
     try {
-      return await openDrop(link, { password, cipher: nodeSuite, http: undiciHttp });
+      return await openDrop(link, { ...options, password });
     } catch (error) {
       const again = io.stdin.isTTY && io.env.DEADROP_PASSWORD === undefined && attempt < PASSWORD_ATTEMPTS;
       if (!(error instanceof DropError && error.code === 'wrong_password' && again)) throw error;

@@ -1,0 +1,97 @@
+// The live lane of a drop: while its sender is online, the receiver asks it for the chunks from where it stands,
+// and they stream through the relay's /pipe/ rather than through its store. Stored chunks stay what serves a
+// receiver while the sender is away, and what a sender without a pipe (the page) sends.
+//
+// The lane has its own key pair, created by the sender: its private key is a sealed field of the drop (`l`),
+// read only with the drop's private key, so only whoever claimed the drop learns it. The receiver writes a sealed
+// request (the chunk to start from, a random id) at the lane's private path; the sender, long-polling the
+// lane's public path, answers it on `/pipe/<lane public key>`, which pairs with the receiver's GET of
+// `/pipe/<lane private key>`. The stream is the id, then the sealed chunks in order, byte for byte what the
+// store would have held: no one but the claimant can ask, and no one without the drop's key can forge a chunk.
+import { fromBase64url, toBase64url } from '../e2e/encoding.js';
+
+/** The relay's pipe, as the drop's live lane uses it. Node's CLI passes one; without it a drop uses the store only. */
+export interface DropPipe {
+  /** Streams `body` to `/pipe/<key>`; resolves once all of it is through, rejects when the stream is cut. */
+  send(key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void>;
+  /** What the other side streams to `/pipe/<key>`, once it is there. */
+  receive(key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
+}
+
+/** The drop's field holding the sealed lane key (`{ v: 2, key }`). */
+export const LIVE_UID = 'l';
+/** The lane's field holding the receiver's sealed request (`{ v: 2, from, id }`). */
+export const LIVE_REQUEST_UID = 'r';
+/** Bytes of a request's id, the first bytes of its stream. */
+export const LIVE_ID_BYTES = 16;
+
+/** What the receiver asks: the chunks from `from` on, on a stream that begins with `id`. */
+export interface LiveRequest {
+  from: number;
+  id: Uint8Array;
+}
+
+export const liveRequestValue = (request: LiveRequest) => ({
+  v: 2,
+  from: request.from,
+  id: toBase64url(request.id),
+});
+
+/** The request in a sealed value; undefined when it is not one. */
+export function parseLiveRequest(value: unknown, chunks: number): LiveRequest | undefined {
+  const { from, id } = (value ?? {}) as { from?: unknown; id?: unknown };
+  if (!Number.isSafeInteger(from) || (from as number) < 0 || (from as number) >= chunks) return undefined;
+  if (typeof id !== 'string') return undefined;
+  try {
+    const bytes = fromBase64url(id);
+    return bytes.length === LIVE_ID_BYTES ? { from: from as number, id: bytes } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a byte stream in pieces of exact sizes. */
+export function byteReader(source: AsyncIterable<Uint8Array>) {
+  const iterator = source[Symbol.asyncIterator]();
+  const parts: Uint8Array[] = [];
+  let buffered = 0;
+  return {
+    /** The next `length` bytes; undefined when the stream ends first. */
+    async read(length: number): Promise<Uint8Array | undefined> {
+      while (buffered < length) {
+        const next = await iterator.next();
+        if (next.done) return undefined;
+        if (next.value.length === 0) continue;
+        parts.push(next.value);
+        buffered += next.value.length;
+      }
+      const first = parts[0] as Uint8Array;
+      if (first.length === length) {
+        parts.shift();
+        buffered -= length;
+        return first;
+      }
+      if (first.length > length) {
+        parts[0] = first.subarray(length);
+        buffered -= length;
+        return first.subarray(0, length);
+      }
+      const out = new Uint8Array(length);
+      let filled = 0;
+      while (filled < length) {
+        const part = parts[0] as Uint8Array;
+        const take = Math.min(part.length, length - filled);
+        out.set(part.subarray(0, take), filled);
+        filled += take;
+        if (take === part.length) parts.shift();
+        else parts[0] = part.subarray(take);
+      }
+      buffered -= length;
+      return out;
+    },
+    /** Stops reading: the stream is let go. */
+    async close(): Promise<void> {
+      await iterator.return?.();
+    },
+  };
+}
