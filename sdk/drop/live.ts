@@ -4,10 +4,11 @@
 //
 // The lane has its own key pair, created by the sender: its private key is a sealed field of the drop (`l`),
 // read only with the drop's private key, so only whoever claimed the drop learns it. The receiver writes a sealed
-// request (the chunk to start from, a random id) at the lane's private path; the sender, long-polling the
-// lane's public path, answers it on `/pipe/<lane public key>`, which pairs with the receiver's GET of
-// `/pipe/<lane private key>`. The stream is the id, then the sealed chunks in order, byte for byte what the
-// store would have held: no one but the claimant can ask, and no one without the drop's key can forge a chunk.
+// request (the chunk it needs, a random id) at the lane's private path as soon as it begins fetching; the sender,
+// long-polling the lane's public path, stops storing chunks and answers on `/pipe/<lane public key>`, which pairs
+// with the receiver's GET of `/pipe/<lane private key>`. The stream is the id and the index of its first chunk
+// (the first one the sender did not store), then the sealed chunks in order, byte for byte what the store would
+// have held: no one but the claimant can ask, and no one without the drop's key can forge a chunk.
 import { fromBase64url, toBase64url } from '../e2e/encoding.js';
 
 /** The relay's pipe, as the drop's live lane uses it. Node's CLI passes one; without it a drop uses the store only. */
@@ -24,6 +25,25 @@ export const LIVE_UID = 'l';
 export const LIVE_REQUEST_UID = 'r';
 /** Bytes of a request's id, the first bytes of its stream. */
 export const LIVE_ID_BYTES = 16;
+/** A stream's head: the request's id, then the index of its first chunk (4 bytes, big-endian). */
+export const LIVE_HEAD_BYTES = LIVE_ID_BYTES + 4;
+
+export function liveHead(id: Uint8Array, start: number): Uint8Array {
+  const head = new Uint8Array(LIVE_HEAD_BYTES);
+  head.set(id);
+  new DataView(head.buffer).setUint32(LIVE_ID_BYTES, start);
+  return head;
+}
+
+/**
+ * The first chunk of a stream whose head is `head`; undefined when it answers another request than `id`'s. A
+ * head that lies about its start gains nothing: each chunk's index is sealed with it.
+ */
+export function readLiveHead(head: Uint8Array | undefined, id: Uint8Array): { start: number } | undefined {
+  if (head?.length !== LIVE_HEAD_BYTES) return undefined;
+  for (let at = 0; at < LIVE_ID_BYTES; at++) if (head[at] !== id[at]) return undefined;
+  return { start: new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(LIVE_ID_BYTES) };
+}
 
 /** What the receiver asks: the chunks from `from` on, on a stream that begins with `id`. */
 export interface LiveRequest {

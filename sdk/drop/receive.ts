@@ -17,10 +17,12 @@ import {
 import {
   byteReader,
   type DropPipe,
+  LIVE_HEAD_BYTES,
   LIVE_ID_BYTES,
   LIVE_REQUEST_UID,
   LIVE_UID,
   liveRequestValue,
+  readLiveHead,
 } from './live.js';
 import { checkRecord, type DropRecord, openManifestOf, unlockRecord } from './record.js';
 import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
@@ -187,8 +189,12 @@ interface FetchPlan {
   pipe?: Pick<DropPipe, 'receive'> | undefined;
 }
 
-/** A stream of chunks from the sender, at the chunk it has next. */
-type LiveStream = ReturnType<typeof byteReader>;
+/** The sender's stream: its chunks from `start` on; `reading` once this fetch read from it. */
+interface LiveStream {
+  reader: ReturnType<typeof byteReader>;
+  start: number;
+  reading?: boolean;
+}
 
 async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOptions) {
   const { publicKey, key, manifest, cipher } = plan;
@@ -247,8 +253,14 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
       }
     };
 
-    /** Asks the sender for the chunks from `index` on, until its stream begins (or the chunk turns up stored). */
-    const askSender = async (index: number, key: string): Promise<LiveStream | Uint8Array> => {
+    /** The chunk this fetch needs next. */
+    let position = from;
+
+    /**
+     * Asks the sender for the chunks this fetch does not have, until its stream begins: the chunks from `start`
+     * on (those before it are in the store). Asked again while nobody answers, from where the fetch then stands.
+     */
+    const askSender = async (key: string): Promise<LiveStream> => {
       const pipe = plan.pipe as Pick<DropPipe, 'receive'>;
       for (;;) {
         const id = cipher.randomBytes(LIVE_ID_BYTES);
@@ -257,65 +269,89 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
         await t.putValue(
           key,
           LIVE_REQUEST_UID,
-          sealRecord(plan.key, publicKey, 'live-request', liveRequestValue({ from: index, id }), cipher),
+          sealRecord(plan.key, publicKey, 'live-request', liveRequestValue({ from: position, id }), cipher),
         );
         // A stream for an older request may come first; the sender answers this one next.
         for (let attempt = 0; attempt < 3; attempt++) {
           const began = Date.now();
-          let stream: LiveStream;
+          let reader: ReturnType<typeof byteReader>;
           try {
-            stream = byteReader(await pipe.receive(key, signal));
+            reader = byteReader(await pipe.receive(key, signal));
           } catch (error) {
             if (signal.aborted) throw error;
             // Nobody came within the pipe's wait, or the relay refused at once: then not asked again at once.
             if (Date.now() - began < 1000) await new Promise((resolve) => setTimeout(resolve, 1000));
             break;
           }
-          const head = await stream.read(LIVE_ID_BYTES).catch(() => undefined);
-          if (head && equalBytes(head, id)) return stream;
-          await stream.close().catch(() => {});
+          const head = readLiveHead(await reader.read(LIVE_HEAD_BYTES).catch(() => undefined), id);
+          if (head) return { reader, start: head.start };
+          await reader.close().catch(() => {});
         }
-        const stored = await t.peekChunk(privateKey, index, 0);
-        if (stored) return stored;
-        await senderStillUploading(t, plan, privateKey, index);
-        if (Date.now() - lastChunkAt > senderTimeoutMs) throw stalled(index);
+        await senderStillUploading(t, plan, privateKey, position);
+        if (Date.now() - lastChunkAt > senderTimeoutMs) throw stalled(position);
         options.onWait?.({ reason: 'sender', seconds: 0 });
       }
     };
 
+    /** The sender's answer, asked for in the background while stored chunks are read. */
+    let asking: Promise<LiveStream> | undefined;
+    const ask = (key: string) => {
+      asking = askSender(key);
+      asking.catch(() => {}); // awaited when the store runs out
+    };
+    // A sender still online streams what it has not stored: asked at once, so that it stores no more.
+    const laneAtStart = await laneKey();
+    if (laneAtStart && (await t.fieldTtl(privateKey, UPLOADED_UID)) === 0) ask(laneAtStart);
+
+    let saving: Promise<void> = Promise.resolve();
     const reading = new Map<number, Promise<Uint8Array | undefined>>();
     let live: LiveStream | undefined;
     let next = from;
     for (let index = from; index < manifest.chunks; index++) {
+      position = index;
       const final = index === manifest.chunks - 1;
       const sealedLength = chunkLength(manifest, index) + CHUNK_SEAL_OVERHEAD;
       let sealed: Uint8Array | undefined;
       let streamed = false;
       while (sealed === undefined) {
-        if (live) {
-          sealed = await live.read(sealedLength).catch(() => undefined);
+        if (live && index >= live.start) {
+          // The stream starts where this fetch stands (the chunks before it come from the store), never after.
+          if (index === live.start || live.reading) {
+            live.reading = true;
+            sealed = await live.reader.read(sealedLength).catch(() => undefined);
+          }
           if (sealed) {
             streamed = true;
             lastChunkAt = Date.now();
             break;
           }
-          live = undefined; // the stream broke: the chunk is asked for again
-        } else {
-          while (next < manifest.chunks && next < index + READS_AHEAD) {
-            const read = readChunk(next);
-            read.catch(() => {}); // awaited in its turn; a failed fetch never awaits the rest
-            reading.set(next++, read);
-          }
-          sealed = await (reading.get(index) ?? readChunk(index));
-          reading.delete(index);
-          if (sealed) break;
+          // The stream broke, or is not the one asked for: the sender is asked again from here.
+          await live.reader.close().catch(() => {});
+          live = undefined;
+          ask((await laneKey()) as string);
+          continue;
         }
-        // Not stored, and the sender streams: what was read ahead is dropped, the sender sends from here.
+        const storeEnd = live?.start ?? manifest.chunks;
+        while (next < storeEnd && next < index + READS_AHEAD) {
+          const read = readChunk(next);
+          read.catch(() => {}); // awaited in its turn; a failed fetch never awaits the rest
+          reading.set(next++, read);
+        }
+        sealed = await (reading.get(index) ?? readChunk(index));
+        reading.delete(index);
+        if (sealed) break;
+        if (live) {
+          throw new DropError(
+            'missing',
+            `Part ${index + 1} of ${manifest.chunks} is no longer on the relay (it expired, or was deleted): this fetch cannot complete.`,
+          );
+        }
+        if (!asking) ask((await laneKey()) as string);
+        live = await (asking as Promise<LiveStream>);
+        asking = undefined;
+        // What was read ahead before the sender answered may have missed chunks it stored meanwhile.
         reading.clear();
-        next = manifest.chunks;
-        const answer = await askSender(index, (await laneKey()) as string);
-        if (answer instanceof Uint8Array) sealed = answer;
-        else live = answer;
+        next = index;
       }
       let plain: Uint8Array;
       try {
@@ -330,12 +366,18 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
         throw new DropError('tampered', `Chunk ${index + 1} of ${manifest.chunks} has the wrong length.`);
       }
       hash.update(plain);
-      await sink.write(index, plain);
-      received += plain.length;
-      options.onProgress?.(received, manifest.size);
-      if (!streamed) await deletes.add(t.deleteField(privateKey, chunkUid(index)));
+      // One chunk is saved while the next is read and verified; chunks are saved in order, one at a time.
+      await saving;
+      saving = (async () => {
+        await sink.write(index, plain);
+        received += plain.length;
+        options.onProgress?.(received, manifest.size);
+        if (!streamed) await deletes.add(t.deleteField(privateKey, chunkUid(index)));
+      })();
+      saving.catch(() => {}); // awaited before the next chunk is saved, and after the last
     }
-    await live?.close().catch(() => {});
+    await saving;
+    await live?.reader.close().catch(() => {});
 
     const sha256 = bytesToHex(hash.digest());
     const record = await currentRecord(t, plan, manifest.chunks - 1);
@@ -424,6 +466,3 @@ async function readLaneKey(
   // A lane that does not open is not the sender's: the chunks are waited for in the store.
   return typeof key === 'string' && PRIVATE_KEY_PATTERN.test(key) ? key : undefined;
 }
-
-const equalBytes = (a: Uint8Array, b: Uint8Array) =>
-  a.length === b.length && a.every((byte, i) => byte === b[i]);

@@ -21,7 +21,14 @@ import {
   formatDropLink,
 } from './common.js';
 import { revokeDrop } from './follow.js';
-import { type DropPipe, LIVE_REQUEST_UID, LIVE_UID, type LiveRequest, parseLiveRequest } from './live.js';
+import {
+  type DropPipe,
+  LIVE_REQUEST_UID,
+  LIVE_UID,
+  type LiveRequest,
+  liveHead,
+  parseLiveRequest,
+} from './live.js';
 import { createRecord, type DropRecord, type SealedManifestValue, withManifest } from './record.js';
 import { type DropHttp, type DropTransport, type DropWait, dropTransport } from './transport.js';
 
@@ -261,8 +268,9 @@ function listenForRequests(
 
 /**
  * Uploads the chunks to the relay's store, at most its room ahead of the receiver. With a live lane, a request
- * from the receiver turns the upload into a stream: the chunks from where the receiver stands go through the
- * pipe, and nothing more is stored. A stream that breaks leaves the sender waiting for the next request.
+ * from the receiver turns the upload into a stream: nothing more is stored, and the chunks after what is stored
+ * (or after where the receiver stands) go through the pipe. A stream that breaks leaves the sender waiting for
+ * the next request, until the receiver has all of it.
  */
 async function uploadChunks(
   t: DropTransport,
@@ -281,9 +289,11 @@ async function uploadChunks(
   const uploads = new Map<number, Promise<void>>();
   /** Chunks before this one are known to be taken by the receiver. */
   let taken = 0;
-  /** The next chunk to store; from the first stream on, nothing more is stored. */
+  /** The next chunk to store; from the first request on, nothing more is stored. */
   let next = 0;
   let streaming = false;
+  /** The chunks before this one are stored (once streaming); a stream starts here at the earliest. */
+  let storeEnd = 0;
   let reported = 0;
   const progress = (through: number) => {
     if (through <= reported) return;
@@ -359,28 +369,41 @@ async function uploadChunks(
     }
   };
 
-  /** Streams the chunks from `request.from` on through the pipe, until they are all through or the stream breaks. */
+  /** The chunk a stream reads ahead of the one it sends. */
+  let ahead: Promise<Uint8Array> | undefined;
+
+  /**
+   * Streams the chunks the receiver needs and the store does not hold through the pipe, until they are all
+   * through or the stream breaks.
+   */
   const stream = async ({ from, id }: LiveRequest, pipe: Pick<DropPipe, 'send'>, laneKey: string) => {
-    // What is stored from `from` on is not the receiver's any more: it gets those chunks from the stream.
+    // A chunk a broken stream was still reading ahead is hashed before this stream reads any.
+    await ahead?.catch(() => {});
+    // From the first request on nothing more is stored: what is stored is there before the stream answers.
     await window.finish();
-    const stored: Promise<void>[] = [];
-    for (let index = from; index < next; index++) {
-      stored.push(t.deleteField(drop.privateKey, chunkUid(index)).catch(() => {}));
+    if (!streaming) {
+      storeEnd = next;
+      next = chunks;
+      streaming = true;
     }
-    await Promise.all(stored);
-    next = chunks;
-    streaming = true;
+    const start = Math.max(from, storeEnd);
+    // A request beyond what was ever read is not an honest receiver's; it is left unanswered.
+    if (start > hashed || start >= chunks) return;
     let failure: { error: unknown } | undefined;
     async function* body() {
-      yield id;
-      for (let index = from; index < chunks; index++) {
+      yield liveHead(id, start);
+      ahead = produce(start);
+      for (let index = start; index < chunks; index++) {
         let sealed: Uint8Array;
         try {
-          sealed = await produce(index);
+          sealed = await (ahead as Promise<Uint8Array>);
         } catch (error) {
           failure = { error };
           throw error;
         }
+        // The next chunk is read from the file and sealed while this one goes out.
+        ahead = index + 1 < chunks ? produce(index + 1) : undefined;
+        ahead?.catch(() => {}); // awaited in its turn, or by the next stream
         // A stream cut while this waits throws here (Readable.from throws its error into the generator).
         yield sealed;
         progress(Math.min(size, (index + 1) * chunkSize));
@@ -400,8 +423,7 @@ async function uploadChunks(
     for (;;) {
       const request = requests?.take();
       if (request && live) {
-        // A request beyond what was ever sent is not an honest receiver's; it is left unanswered.
-        if (request.from <= hashed) await stream(request, live.pipe, live.publicKey);
+        await stream(request, live.pipe, live.publicKey);
         pause = POLL_FIRST_MS;
         continue;
       }
