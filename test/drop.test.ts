@@ -24,6 +24,7 @@ import {
   sendDrop,
 } from '../sdk/drop.js';
 import { nativeSuite } from '../sdk/e2e/native-suite.js';
+import { DeadropError } from '../sdk/index.js';
 import { createDropPipe } from '../src/client/node-pipe.js';
 import { runDropCommand } from '../src/drop/cli.js';
 import type { DropIo } from '../src/drop/terminal.js';
@@ -524,6 +525,7 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     ]);
     expect(pipes).toEqual(expect.arrayContaining(['GET', 'POST']));
     expect(await watched.store.blobBytes(ready.publicKey)).toBe(0);
+    expect(await watched.store.fieldTtl(ready.publicKey, 'l')).toBe(0);
     expect(await dropStatus(ready)).toMatchObject({ state: 'fetched' });
   });
 
@@ -564,6 +566,40 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     expect(await watched.store.blobBytes(ready.publicKey)).toBe(0);
   });
 
+  it('a resumed fetch that lost chunks it had taken from the store gets them from the stream', async () => {
+    const bytes = randomBytes(8 * DROP_CHUNK_SIZE + 9);
+    stored.length = 0;
+    const { sending, ready } = await sendLive(bytes);
+    await waitFor(() => stored.length >= 3, 'the room to fill');
+    const first = memorySink();
+    const drop = await openDrop(ready.link, { cipher: nativeSuite, pipe: countingPipe().pipe });
+    const broken: DropSink = {
+      ...first.sink,
+      write: async (index, plain) => {
+        if (index === 5) throw new Error('power cut');
+        await first.sink.write(index, plain);
+      },
+    };
+    await expect(drop.fetchInto(broken)).rejects.toThrow('power cut');
+    // Chunks 0 to 2 came from the store, which deleted them once saved; the disk kept only chunk 0.
+    const kept = first.chunks.slice(0, 1);
+    const again = memorySink({
+      privateKey: first.claimed() as string,
+      chunks: 1,
+      bytes: async function* () {
+        yield* kept;
+      },
+    });
+    const pipe = countingPipe();
+    const { sha256: verified } = await (
+      await openDrop(ready.link, { cipher: nativeSuite, pipe: pipe.pipe })
+    ).fetchInto(again.sink);
+    await sending;
+    expect(verified).toBe(sha256(bytes));
+    expect(Buffer.concat([...kept, ...again.chunks]).equals(bytes)).toBe(true);
+    expect(pipe.streamed).toEqual([bytes.length - DROP_CHUNK_SIZE + 8 * 40 + 20]);
+  });
+
   it('either end without a pipe (the page) uses the store, and a drop within the room waits for a later receiver', async () => {
     // A sender without the lane, a receiver with it.
     const big = randomBytes(10 * MIB);
@@ -590,6 +626,66 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     const later = countingPipe();
     expect((await fetchAll(sent.link, { pipe: later.pipe })).bytes.equals(small)).toBe(true);
     expect(later.streamed).toEqual([]);
+  });
+
+  it('a relay whose pipe refuses (none there, a buffering proxy) gets the drop through the store', async () => {
+    /** The relay's pipe as a serverless relay answers it: 404 at once. */
+    const refusing = (refusals: string[]) => {
+      const refuse = async (method: string) => {
+        refusals.push(method);
+        throw new DeadropError(404, 'Not Found', method, `${watched.url}/pipe/…`);
+      };
+      return { send: () => refuse('POST'), receive: () => refuse('GET') };
+    };
+    const bytes = randomBytes(12 * MIB + 1);
+    // Both ends refused: each gives the lane up after three refusals.
+    const refusals: string[] = [];
+    const both = await sendLive(bytes, { pipe: refusing(refusals) });
+    const { bytes: received } = await fetchAll(both.ready.link, { pipe: refusing(refusals) });
+    await both.sending;
+    expect(received.equals(bytes)).toBe(true);
+    expect(refusals.filter((method) => method === 'GET')).toHaveLength(3);
+
+    // Only the receiver's side refused: it tells the sender, which stores the rest once its stream gives up.
+    const quick = await openDropRelay('sqlite', { keyQuota: 4 * MIB, config: { pipeTtlSeconds: 1 } });
+    try {
+      let ready: ReadyDrop | undefined;
+      const sending = sendDrop(quick.url, new Blob([bytes]), {
+        pipe: createDropPipe(() => quick.url),
+        onReady: (drop) => {
+          ready = drop;
+        },
+      });
+      await waitFor(() => ready !== undefined, 'the link');
+      const { bytes: again } = await fetchAll((ready as ReadyDrop).link, { pipe: refusing([]) });
+      await sending;
+      expect(again.equals(bytes)).toBe(true);
+      expect(await quick.store.blobBytes((ready as ReadyDrop).publicKey)).toBe(0);
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it('a relay with room for one chunk only takes a drop without the lane', async () => {
+    const tiny = await openDropRelay('sqlite', { keyQuota: MIB + 4096 });
+    try {
+      const bytes = randomBytes(3 * MIB);
+      let link = '';
+      const sending = sendDrop(tiny.url, new Blob([bytes]), {
+        pipe: createDropPipe(() => tiny.url),
+        onReady: (drop) => {
+          link = drop.link;
+          expect(drop.offlineLimit).toBe(DROP_CHUNK_SIZE);
+        },
+      });
+      await waitFor(() => link !== '', 'the link');
+      const receiver = countingPipe();
+      expect((await fetchAll(link, { pipe: receiver.pipe })).bytes.equals(bytes)).toBe(true);
+      await sending;
+      expect(receiver.streamed).toEqual([]);
+    } finally {
+      await tiny.close();
+    }
   });
 
   it('a drop revoked while its sender waits on the lane stops the sender, and nothing of it is left', async () => {

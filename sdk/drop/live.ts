@@ -25,6 +25,8 @@ export const LIVE_UID = 'l';
 export const LIVE_REQUEST_UID = 'r';
 /** Bytes of a request's id, the first bytes of its stream. */
 export const LIVE_ID_BYTES = 16;
+/** Refusals of the relay's pipe in a row after which a sender or receiver gives the lane up for the store. */
+export const PIPE_REFUSALS = 3;
 /** A stream's head: the request's id, then the index of its first chunk (4 bytes, big-endian). */
 export const LIVE_HEAD_BYTES = LIVE_ID_BYTES + 4;
 
@@ -45,26 +47,36 @@ export function readLiveHead(head: Uint8Array | undefined, id: Uint8Array): { st
   return { start: new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(LIVE_ID_BYTES) };
 }
 
-/** What the receiver asks: the chunks from `from` on, on a stream that begins with `id`. */
+/**
+ * What the receiver asks: the chunks from `from` on, on a stream that begins with `id`. Those the sender stored
+ * come from the store, unless the receiver `lost` them (taken from the store, then not kept: a power cut). With
+ * `store`, the receiver gives the lane up (the relay refuses its side of the pipe): the rest goes through the
+ * store.
+ */
 export interface LiveRequest {
   from: number;
   id: Uint8Array;
+  lost?: boolean;
+  store?: boolean;
 }
 
 export const liveRequestValue = (request: LiveRequest) => ({
   v: 2,
   from: request.from,
   id: toBase64url(request.id),
+  ...(request.lost && { lost: true }),
+  ...(request.store && { store: true }),
 });
 
 /** The request in a sealed value; undefined when it is not one. */
 export function parseLiveRequest(value: unknown, chunks: number): LiveRequest | undefined {
-  const { from, id } = (value ?? {}) as { from?: unknown; id?: unknown };
+  const { from, id, lost, store } = (value ?? {}) as Record<string, unknown>;
   if (!Number.isSafeInteger(from) || (from as number) < 0 || (from as number) >= chunks) return undefined;
   if (typeof id !== 'string') return undefined;
   try {
     const bytes = fromBase64url(id);
-    return bytes.length === LIVE_ID_BYTES ? { from: from as number, id: bytes } : undefined;
+    if (bytes.length !== LIVE_ID_BYTES) return undefined;
+    return { from: from as number, id: bytes, lost: lost === true, store: store === true };
   } catch {
     return undefined;
   }

@@ -22,6 +22,7 @@ import {
   LIVE_REQUEST_UID,
   LIVE_UID,
   liveRequestValue,
+  PIPE_REFUSALS,
   readLiveHead,
 } from './live.js';
 import { checkRecord, type DropRecord, openManifestOf, unlockRecord } from './record.js';
@@ -229,9 +230,11 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
 
     /** The live lane's private key, when the sender offers one and this fetch can use it. */
     let lane: Promise<string | undefined> | undefined;
-    const laneKey = () => {
+    /** The lane was given up, by the sender or by this fetch: the rest comes through the store. */
+    let laneGone = false;
+    const laneKey = async () => {
       lane ??= plan.pipe ? readLaneKey(t, plan, privateKey) : Promise.resolve(undefined);
-      return lane;
+      return laneGone ? undefined : lane;
     };
 
     /**
@@ -260,17 +263,23 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
      * Asks the sender for the chunks this fetch does not have, until its stream begins: the chunks from `start`
      * on (those before it are in the store). Asked again while nobody answers, from where the fetch then stands.
      */
-    const askSender = async (key: string): Promise<LiveStream> => {
+    const askSender = async (key: string, lost: boolean): Promise<LiveStream | undefined> => {
       const pipe = plan.pipe as Pick<DropPipe, 'receive'>;
+      /** Answers the relay refused at once, in a row (its pipe does not work: none there, a buffering proxy). */
+      let refused = 0;
+      const request = (id: Uint8Array, store = false) =>
+        sealRecord(
+          plan.key,
+          publicKey,
+          'live-request',
+          liveRequestValue({ from: position, id, lost, store }),
+          cipher,
+        );
       for (;;) {
         const id = cipher.randomBytes(LIVE_ID_BYTES);
         // An earlier request nobody took (this fetch's, or an interrupted one's) makes way for this one.
         await t.deleteField(key, LIVE_REQUEST_UID);
-        await t.putValue(
-          key,
-          LIVE_REQUEST_UID,
-          sealRecord(plan.key, publicKey, 'live-request', liveRequestValue({ from: position, id }), cipher),
-        );
+        await t.putValue(key, LIVE_REQUEST_UID, request(id));
         // A stream for an older request may come first; the sender answers this one next.
         for (let attempt = 0; attempt < 3; attempt++) {
           const began = Date.now();
@@ -279,13 +288,28 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
             reader = byteReader(await pipe.receive(key, signal));
           } catch (error) {
             if (signal.aborted) throw error;
-            // Nobody came within the pipe's wait, or the relay refused at once: then not asked again at once.
+            // Nobody came within the pipe's wait (408), or the relay refused at once: then not asked again at once.
+            const status = error instanceof DeadropError ? error.status : 0;
+            refused = status >= 400 && status !== 408 ? refused + 1 : 0;
+            if (refused >= PIPE_REFUSALS) {
+              // The sender is told to store the rest, and this fetch waits for it there.
+              await t.deleteField(key, LIVE_REQUEST_UID);
+              await t.putValue(key, LIVE_REQUEST_UID, request(cipher.randomBytes(LIVE_ID_BYTES), true));
+              laneGone = true;
+              return undefined;
+            }
             if (Date.now() - began < 1000) await new Promise((resolve) => setTimeout(resolve, 1000));
             break;
           }
+          refused = 0;
           const head = readLiveHead(await reader.read(LIVE_HEAD_BYTES).catch(() => undefined), id);
           if (head) return { reader, start: head.start };
           await reader.close().catch(() => {});
+        }
+        // A sender that gave the lane up (its side of the pipe refused) took its key away: the store it is.
+        if ((await readLaneKey(t, plan, privateKey)) === undefined) {
+          laneGone = true;
+          return undefined;
         }
         await senderStillUploading(t, plan, privateKey, position);
         if (Date.now() - lastChunkAt > senderTimeoutMs) throw stalled(position);
@@ -294,14 +318,17 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
     };
 
     /** The sender's answer, asked for in the background while stored chunks are read. */
-    let asking: Promise<LiveStream> | undefined;
-    const ask = (key: string) => {
-      asking = askSender(key);
+    let asking: Promise<LiveStream | undefined> | undefined;
+    const ask = (key: string, lost = false) => {
+      asking = askSender(key, lost);
       asking.catch(() => {}); // awaited when the store runs out
     };
     // A sender still online streams what it has not stored: asked at once, so that it stores no more.
     const laneAtStart = await laneKey();
-    if (laneAtStart && (await t.fieldTtl(privateKey, UPLOADED_UID)) === 0) ask(laneAtStart);
+    if (laneAtStart && from < manifest.chunks && (await t.fieldTtl(privateKey, UPLOADED_UID)) === 0) {
+      // A first chunk that is not stored (not yet, or taken then lost) comes from the stream, with all after it.
+      ask(laneAtStart, (await t.fieldTtl(privateKey, chunkUid(from))) === 0);
+    }
 
     let saving: Promise<void> = Promise.resolve();
     const reading = new Map<number, Promise<Uint8Array | undefined>>();
@@ -328,7 +355,9 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
           // The stream broke, or is not the one asked for: the sender is asked again from here.
           await live.reader.close().catch(() => {});
           live = undefined;
-          ask((await laneKey()) as string);
+          next = index;
+          const key = await laneKey();
+          if (key) ask(key);
           continue;
         }
         const storeEnd = live?.start ?? manifest.chunks;
@@ -341,13 +370,21 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
         reading.delete(index);
         if (sealed) break;
         if (live) {
-          throw new DropError(
-            'missing',
-            `Part ${index + 1} of ${manifest.chunks} is no longer on the relay (it expired, or was deleted): this fetch cannot complete.`,
-          );
+          // A look read ahead before the sender answered may have come before the chunk: one more look.
+          sealed = await t.peekChunk(privateKey, index, 0);
+          if (sealed) break;
+          // Stored chunks before the stream's start: this one was taken from the store, then not kept (a power
+          // cut). The sender sends it again, with all after it.
+          await live.reader.close().catch(() => {});
+          live = undefined;
+          const key = await laneKey();
+          if (key) ask(key, true);
         }
-        if (!asking) ask((await laneKey()) as string);
-        live = await (asking as Promise<LiveStream>);
+        if (!asking) {
+          const key = await laneKey();
+          if (key) ask(key);
+        }
+        live = await asking;
         asking = undefined;
         // What was read ahead before the sender answered may have missed chunks it stored meanwhile.
         reading.clear();
@@ -390,6 +427,12 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
     // a relay that fails now costs the record, not the file.
     await t.publishRecord(privateKey, { v: 2, link: record.link, fetched: Date.now() }).catch(() => {});
     await t.deleteField(privateKey, UPLOADED_UID).catch(() => {});
+    // The lane's key and a request nobody took are of no use any more.
+    if (lane) {
+      const key = await lane;
+      await t.deleteField(privateKey, LIVE_UID).catch(() => {});
+      if (key) await t.deleteField(key, LIVE_REQUEST_UID).catch(() => {});
+    }
     return { sha256 };
   } finally {
     stop.abort();

@@ -10,6 +10,7 @@ import {
 } from '../e2e/drop-chunks.js';
 import { nobleSuite } from '../e2e/noble-suite.js';
 import type { CipherSuite } from '../e2e/suite.js';
+import { DeadropError } from '../index.js';
 import {
   type Argon2Params,
   chunkCount,
@@ -27,6 +28,7 @@ import {
   LIVE_UID,
   type LiveRequest,
   liveHead,
+  PIPE_REFUSALS,
   parseLiveRequest,
 } from './live.js';
 import { createRecord, type DropRecord, type SealedManifestValue, withManifest } from './record.js';
@@ -138,14 +140,17 @@ export async function sendDrop(
   const chunkSize = Math.min(options.chunkSize ?? DROP_CHUNK_SIZE, limits.blobLimit - SEAL_OVERHEAD);
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 1)
     throw new RangeError('chunkSize must be a positive integer.');
-  const room = roomFor(limits, chunkSize + SEAL_OVERHEAD) - (options.pipe ? 1 : 0);
+  const fits = roomFor(limits, chunkSize + SEAL_OVERHEAD);
+  // The live lane's key takes the place of a chunk; a relay with room for one chunk only goes without it.
+  const pipe = fits > 1 ? options.pipe : undefined;
+  const room = fits - (pipe ? 1 : 0);
   if (room < 1) {
     throw new DropError('unsupported', `The relay at ${t.relay} holds no file chunks (DEADROP_KEY_QUOTA).`);
   }
   const size = file.size;
   const chunks = chunkCount(size, chunkSize);
   const pair = await t.keys();
-  const lane = options.pipe ? await t.keys() : undefined;
+  const lane = pipe ? await t.keys() : undefined;
   const linkSecret = cipher.randomBytes(32);
   const { record, key } = await createRecord(
     linkSecret,
@@ -188,7 +193,7 @@ export async function sendDrop(
       );
     }
     options.onReady?.(drop);
-    const live = lane && options.pipe ? { pipe: options.pipe, publicKey: lane.public } : undefined;
+    const live = lane && pipe ? { pipe, publicKey: lane.public } : undefined;
     await uploadChunks(t, drop, { file, key, room, record, manifest, cipher, options, live }, (count) => {
       started = count;
     });
@@ -283,8 +288,9 @@ async function uploadChunks(
   const hash = cipher.sha256();
   /** Chunks before this one went into the hash; a chunk sent again is not hashed again. */
   let hashed = 0;
-  /** The manifest with the file's SHA-256, once the last chunk was read. */
+  /** The manifest with the file's SHA-256, once the last chunk was read; published before the last chunk goes. */
   let whole: SealedManifestValue | undefined;
+  let published = false;
   const window = createWindow(UPLOADS_IN_FLIGHT);
   const uploads = new Map<number, Promise<void>>();
   /** Chunks before this one are known to be taken by the receiver. */
@@ -300,7 +306,7 @@ async function uploadChunks(
     reported = through;
     options.onProgress?.(through, size);
   };
-  const requests = live
+  let requests = live
     ? listenForRequests(
         t,
         live.publicKey,
@@ -327,10 +333,11 @@ async function uploadChunks(
       hashed++;
     }
     const final = index === chunks - 1;
-    if (final && !whole) {
-      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it, once.
-      whole = { ...manifest, sha256: bytesToHex(hash.digest()) };
+    if (final && !published) {
+      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it.
+      whole ??= { ...manifest, sha256: bytesToHex(hash.digest()) };
       await t.publishRecord(drop.privateKey, withManifest(record, key, drop.publicKey, whole, cipher));
+      published = true;
     }
     return sealChunk(key, { publicKey: drop.publicKey, index, final }, plain, cipher);
   };
@@ -371,22 +378,47 @@ async function uploadChunks(
 
   /** The chunk a stream reads ahead of the one it sends. */
   let ahead: Promise<Uint8Array> | undefined;
+  /** Streams the relay refused at once, in a row: its pipe does not work (none there, or a proxy that buffers). */
+  let refused = 0;
+
+  /**
+   * The lane is given up (the relay's pipe does not work, at either end): the chunks from `from` on go through
+   * the store, and the receiver, which finds the lane's key gone, waits for them there.
+   */
+  const backToStore = async (from: number) => {
+    requests?.stop();
+    requests = undefined;
+    await t.deleteField(drop.privateKey, LIVE_UID).catch(() => {});
+    if (streaming) {
+      streaming = false;
+      next = Math.max(storeEnd, from);
+      taken = Math.max(taken, Math.min(from, storeEnd));
+    }
+  };
 
   /**
    * Streams the chunks the receiver needs and the store does not hold through the pipe, until they are all
    * through or the stream breaks.
    */
-  const stream = async ({ from, id }: LiveRequest, pipe: Pick<DropPipe, 'send'>, laneKey: string) => {
+  const stream = async (request: LiveRequest, pipe: Pick<DropPipe, 'send'>, laneKey: string) => {
+    const { from, id, lost } = request;
     // A chunk a broken stream was still reading ahead is hashed before this stream reads any.
     await ahead?.catch(() => {});
+    if (request.store) {
+      await backToStore(from);
+      return;
+    }
     // From the first request on nothing more is stored: what is stored is there before the stream answers.
     await window.finish();
+    // All of it stored already: the receiver reads it from the store, and this sender is done.
+    if (!streaming && next >= chunks && !lost) return;
     if (!streaming) {
       storeEnd = next;
       next = chunks;
       streaming = true;
     }
-    const start = Math.max(from, storeEnd);
+    // A receiver that lost stored chunks it had taken (a power cut) gets them from the stream too.
+    const start = lost ? from : Math.max(from, storeEnd);
     // A request beyond what was ever read is not an honest receiver's; it is left unanswered.
     if (start > hashed || start >= chunks) return;
     let failure: { error: unknown } | undefined;
@@ -401,7 +433,8 @@ async function uploadChunks(
           failure = { error };
           throw error;
         }
-        // The next chunk is read from the file and sealed while this one goes out.
+        // The next chunk is read from the file and sealed while this one goes out. (A chunk read twice, by a
+        // stream that broke and the next one, is hashed once: `hashed` is checked and moved in one step.)
         ahead = index + 1 < chunks ? produce(index + 1) : undefined;
         ahead?.catch(() => {}); // awaited in its turn, or by the next stream
         // A stream cut while this waits throws here (Readable.from throws its error into the generator).
@@ -411,9 +444,14 @@ async function uploadChunks(
     }
     try {
       await pipe.send(laneKey, body(), options.signal);
-    } catch {
+      refused = 0;
+    } catch (error) {
       if (failure) throw failure.error; // the file, not the stream
       options.signal?.throwIfAborted();
+      // A refusal is an answer of the relay's (404, 405, 429…); the receiver not coming is not one (408, a cut).
+      const status = error instanceof DeadropError ? error.status : 0;
+      refused = status >= 400 && status !== 408 ? refused + 1 : 0;
+      if (refused >= PIPE_REFUSALS) await backToStore(from);
     }
   };
 
