@@ -93,6 +93,26 @@ describe('the native suite is what this Node offers', () => {
     expect(nobleSuite.ed25519Verify(signature, message, signer.publicKey)).toBe(true);
   });
 
+  it('seal and open the same bytes at every size, across the native suite’s 64 KiB slices', () => {
+    const key = randomBytes(32);
+    const nonce = randomBytes(24);
+    const aad = randomBytes(40);
+    for (const size of [0, 1, 65_535, 65_536, 65_537, 3 * 65_536 + 17]) {
+      const plain = randomBytes(size);
+      const same = (bytes: Uint8Array) => Buffer.from(bytes);
+      const sealed = nobleSuite.seal(key, nonce, aad, plain);
+      expect(same(nativeSuite.seal(key, nonce, aad, plain))).toEqual(same(sealed));
+      const into = new Uint8Array(size + 16);
+      nativeSuite.seal(key, nonce, aad, plain, into);
+      expect(same(into)).toEqual(same(sealed));
+      expect(same(nativeSuite.open(key, nonce, aad, sealed))).toEqual(same(plain));
+      expect(same(nobleSuite.open(key, nonce, aad, into))).toEqual(same(plain));
+      const broken = sealed.slice();
+      broken[Math.floor(size / 2)] = (broken[Math.floor(size / 2)] as number) ^ 1;
+      expect(() => nativeSuite.open(key, nonce, aad, broken)).toThrow();
+    }
+  });
+
   it('refuses a bad tag, a bad signature and a key of the wrong shape, as @noble does', () => {
     for (const suite of Object.values(suites)) {
       const key = randomBytes(32);

@@ -13,8 +13,11 @@ import { fromBase64url, toBase64url } from '../e2e/encoding.js';
 
 /** The relay's pipe, as the drop's live lane uses it. Node's CLI passes one; without it a drop uses the store only. */
 export interface DropPipe {
-  /** Streams `body` to `/pipe/<key>`; resolves once all of it is through, rejects when the stream is cut. */
-  send(key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<void>;
+  /**
+   * Streams `body` (of `length` bytes) to `/pipe/<key>`; resolves once all of it is through, rejects when the
+   * stream is cut.
+   */
+  send(key: string, body: AsyncIterable<Uint8Array>, length: number, signal?: AbortSignal): Promise<void>;
   /** What the other side streams to `/pipe/<key>`, once it is there. */
   receive(key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
 }

@@ -24,6 +24,7 @@ import {
 import { revokeDrop } from './follow.js';
 import {
   type DropPipe,
+  LIVE_HEAD_BYTES,
   LIVE_REQUEST_UID,
   LIVE_UID,
   type LiveRequest,
@@ -443,7 +444,10 @@ async function uploadChunks(
       }
     }
     try {
-      await pipe.send(laneKey, body(), options.signal);
+      // With its length the stream goes as it is, not in HTTP chunks: a chunk header less per buffer, at each hop.
+      let length = LIVE_HEAD_BYTES;
+      for (let index = start; index < chunks; index++) length += chunkLength(manifest, index) + SEAL_OVERHEAD;
+      await pipe.send(laneKey, body(), length, options.signal);
       refused = 0;
     } catch (error) {
       if (failure) throw failure.error; // the file, not the stream

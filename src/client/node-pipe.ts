@@ -123,7 +123,8 @@ export function createDropPipe(relay: () => string): DropPipe {
     return pipe;
   };
   return {
-    send: (key, body, signal) => open().send(key, Readable.from(body, { objectMode: false }), signal),
+    send: (key, body, length, signal) =>
+      open().send(key, Readable.from(body, { objectMode: false }), signal, length),
     receive: (key, signal) => open().receive(key, signal),
   };
 }
