@@ -102,9 +102,13 @@ function sealParts(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintex
   const { subkey, iv } = subkeyAndIv(key, nonce);
   const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < plaintext.length; at += SLICE_BYTES) {
+    parts.push(cipher.update(plaintext.subarray(at, at + SLICE_BYTES)));
+  }
   cipher.final();
-  return [body, cipher.getAuthTag()];
+  parts.push(cipher.getAuthTag());
+  return parts;
 }
 
 function open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
