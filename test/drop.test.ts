@@ -23,7 +23,10 @@ import {
   type SentDrop,
   sendDrop,
 } from '../sdk/drop.js';
+import { openChunkParts, sealChunk } from '../sdk/e2e/drop-chunks.js';
 import { nativeSuite } from '../sdk/e2e/native-suite.js';
+import { nobleSuite } from '../sdk/e2e/noble-suite.js';
+import { SealError } from '../sdk/e2e/seal-error.js';
 import { DeadropError } from '../sdk/index.js';
 import { createDropPipe } from '../src/client/node-pipe.js';
 import { runDropCommand } from '../src/drop/cli.js';
@@ -142,6 +145,24 @@ describe('a drop round trip keeps every byte', () => {
     expect(sha256((await fetchAll(byNative.link)).bytes)).toBe(sha256(bytes));
     const byNoble = await send(bytes);
     expect(sha256((await fetchAll(byNoble.link, { cipher: nativeSuite })).bytes)).toBe(sha256(bytes));
+  });
+
+  it('a chunk in the pieces a stream gives opens as it does whole, with either suite, and not once altered', () => {
+    const key = randomBytes(32);
+    const place = { publicKey: 'p'.repeat(22), index: 7, final: false };
+    const plain = randomBytes(300_000);
+    const sealed = sealChunk(key, place, plain, nativeSuite);
+    // Cut inside the nonce, at its end, inside the body and inside the tag.
+    const cuts = [0, 5, 24, 70_000, 200_001, sealed.length - 9, sealed.length];
+    const parts = cuts.slice(1).map((end, at) => sealed.subarray(cuts[at], end));
+    for (const suite of [nativeSuite, nobleSuite]) {
+      expect(Buffer.concat(openChunkParts(key, place, parts, suite)).equals(plain)).toBe(true);
+      expect(() => openChunkParts(key, { ...place, index: 8 }, parts, suite)).toThrow(SealError);
+    }
+    const altered = parts.map((part) => part.slice());
+    (altered[3] as Uint8Array)[100] ^= 1;
+    expect(() => openChunkParts(key, place, altered, nativeSuite)).toThrow(SealError);
+    expect(() => openChunkParts(key, place, [sealed.subarray(0, 30)], nativeSuite)).toThrow(SealError);
   });
 
   it('reports progress up to the size on both sides', async () => {

@@ -124,6 +124,28 @@ export function byteReader(source: AsyncIterable<Uint8Array>) {
       buffered -= length;
       return out;
     },
+    /** The next `length` bytes as the stream gave them, without copying; undefined when it ends first. */
+    async readParts(length: number): Promise<Uint8Array[] | undefined> {
+      while (buffered < length) {
+        const next = await iterator.next();
+        if (next.done) return undefined;
+        if (next.value.length === 0) continue;
+        parts.push(next.value);
+        buffered += next.value.length;
+      }
+      const out: Uint8Array[] = [];
+      let taken = 0;
+      while (taken < length) {
+        const part = parts[0] as Uint8Array;
+        const take = Math.min(part.length, length - taken);
+        out.push(take === part.length ? part : part.subarray(0, take));
+        taken += take;
+        if (take === part.length) parts.shift();
+        else parts[0] = part.subarray(take);
+      }
+      buffered -= length;
+      return out;
+    },
     /** Stops reading: the stream is let go. */
     async close(): Promise<void> {
       await iterator.return?.();

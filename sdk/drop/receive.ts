@@ -1,7 +1,13 @@
 // Fetching a drop: the link and the password are proven on the drop's record (nothing burns), then one claim
 // is taken, and each chunk is read, verified, saved by the caller and only then deleted, so a fetch resumes.
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { CHUNK_SEAL_OVERHEAD, openChunk, openRecord, sealRecord } from '../e2e/drop-chunks.js';
+import { bytesToHex, concatBytes } from '@noble/hashes/utils.js';
+import {
+  CHUNK_SEAL_OVERHEAD,
+  openChunk,
+  openChunkParts,
+  openRecord,
+  sealRecord,
+} from '../e2e/drop-chunks.js';
 import { nobleSuite } from '../e2e/noble-suite.js';
 import type { CipherSuite } from '../e2e/suite.js';
 import { DeadropError } from '../index.js';
@@ -73,6 +79,8 @@ export interface DropSink {
   claimed(privateKey: string): Promise<void>;
   /** Saves chunk `index` (verified, in order); once this resolves, the chunk is deleted from the relay. */
   write(index: number, plain: Uint8Array): Promise<void>;
+  /** `write`, with the chunk in the pieces a stream gave, for a sink that saves them without joining them. */
+  writeParts?(index: number, parts: readonly Uint8Array[]): Promise<void>;
   /**
    * The whole file verified: put it where it belongs. Called before the drop is marked fetched on the relay, so
    * a failure here leaves the drop resumable rather than burned with the file out of reach.
@@ -338,14 +346,15 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
       position = index;
       const final = index === manifest.chunks - 1;
       const sealedLength = chunkLength(manifest, index) + CHUNK_SEAL_OVERHEAD;
-      let sealed: Uint8Array | undefined;
+      /** Whole from the store; in the pieces it came in from a stream. */
+      let sealed: Uint8Array | Uint8Array[] | undefined;
       let streamed = false;
       while (sealed === undefined) {
         if (live && index >= live.start) {
           // The stream starts where this fetch stands (the chunks before it come from the store), never after.
           if (index === live.start || live.reading) {
             live.reading = true;
-            sealed = await live.reader.read(sealedLength).catch(() => undefined);
+            sealed = await live.reader.readParts(sealedLength).catch(() => undefined);
           }
           if (sealed) {
             streamed = true;
@@ -390,24 +399,30 @@ async function fetchChunks(plan: FetchPlan, sink: DropSink, options: FetchDropOp
         reading.clear();
         next = index;
       }
-      let plain: Uint8Array;
+      let plain: Uint8Array[];
       try {
-        plain = openChunk(key, { publicKey, index, final }, sealed, cipher);
+        const place = { publicKey, index, final };
+        plain =
+          sealed instanceof Uint8Array
+            ? [openChunk(key, place, sealed, cipher)]
+            : openChunkParts(key, place, sealed, cipher);
       } catch {
         throw new DropError(
           'tampered',
           `Chunk ${index + 1} of ${manifest.chunks} does not open: it was altered, moved or cut short.`,
         );
       }
-      if (plain.length !== chunkLength(manifest, index)) {
+      const length = plain.reduce((sum, part) => sum + part.length, 0);
+      if (length !== chunkLength(manifest, index)) {
         throw new DropError('tampered', `Chunk ${index + 1} of ${manifest.chunks} has the wrong length.`);
       }
-      hash.update(plain);
+      for (const part of plain) hash.update(part);
       // One chunk is saved while the next is read and verified; chunks are saved in order, one at a time.
       await saving;
       saving = (async () => {
-        await sink.write(index, plain);
-        received += plain.length;
+        if (sink.writeParts) await sink.writeParts(index, plain);
+        else await sink.write(index, plain.length === 1 ? (plain[0] as Uint8Array) : concatBytes(...plain));
+        received += length;
         options.onProgress?.(received, manifest.size);
         if (!streamed) await deletes.add(t.deleteField(privateKey, chunkUid(index)));
       })();

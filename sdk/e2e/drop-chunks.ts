@@ -89,6 +89,33 @@ export function openChunk(
   }
 }
 
+/**
+ * The plaintext of chunk `place`, sealed as `parts` (a stream's pieces, in order), in pieces: none is copied to
+ * join them. A SealError as `openChunk` throws.
+ */
+export function openChunkParts(
+  key: Uint8Array,
+  place: ChunkPlace,
+  parts: readonly Uint8Array[],
+  suite: CipherSuite,
+): Uint8Array[] {
+  const nonce = new Uint8Array(NONCE_BYTES);
+  const rest: Uint8Array[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const inNonce = Math.max(0, Math.min(part.length, NONCE_BYTES - at));
+    if (inNonce > 0) nonce.set(part.subarray(0, inNonce), at);
+    if (inNonce < part.length) rest.push(part.subarray(inNonce));
+    at += part.length;
+  }
+  if (at < NONCE_BYTES + TAG_BYTES) throw new SealError('The chunk is shorter than its nonce and tag.');
+  try {
+    return suite.openParts(key, nonce, chunkAad(place.publicKey, place.index, place.final), rest);
+  } catch {
+    throw new SealError(`Chunk ${place.index} was altered, moved or cut short.`);
+  }
+}
+
 /** A sealed record (manifest or claim) of a drop. */
 export interface SealedRecord {
   v: 1;

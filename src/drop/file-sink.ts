@@ -151,6 +151,15 @@ function fileSink({
   };
   let target: string | undefined;
   let closed = false;
+  const writeAt = async (position: number, bytes: Uint8Array) => {
+    let written = 0;
+    // A nearly full disk writes less than asked: what is not written is not saved.
+    while (written < bytes.length) {
+      const { bytesWritten } = await file.write(bytes, written, bytes.length - written, position + written);
+      if (bytesWritten === 0) throw new Error(`Could not write to ${files.part}: is the disk full?`);
+      written += bytesWritten;
+    }
+  };
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -168,19 +177,14 @@ function fileSink({
       await writeFile(temporary, JSON.stringify({ v: 1, privateKey } satisfies KeyFile), { mode: 0o600 });
       await rename(temporary, files.key);
     },
-    write: async (index, plain) => {
-      let written = 0;
-      // A nearly full disk writes less than asked: what is not written is not saved.
-      while (written < plain.length) {
-        const { bytesWritten } = await file.write(
-          plain,
-          written,
-          plain.length - written,
-          index * manifest.chunkSize + written,
-        );
-        if (bytesWritten === 0) throw new Error(`Could not write to ${files.part}: is the disk full?`);
-        written += bytesWritten;
-      }
+    write: (index, plain) => writeAt(index * manifest.chunkSize, plain),
+    async writeParts(index, parts) {
+      const position = index * manifest.chunkSize;
+      const { bytesWritten } = await file.writev(parts as Uint8Array[], position);
+      const total = parts.reduce((sum, part) => sum + part.length, 0);
+      // The rest of a short write goes as one piece, which says whether the disk is full.
+      if (bytesWritten < total)
+        await writeAt(position + bytesWritten, Buffer.concat(parts).subarray(bytesWritten));
     },
     complete: async () => {
       await file.sync();
