@@ -23,7 +23,7 @@ import {
   type SentDrop,
   sendDrop,
 } from '../sdk/drop.js';
-import { openChunkParts, sealChunk } from '../sdk/e2e/drop-chunks.js';
+import { openChunk, openChunkParts, sealChunk, sealChunkParts } from '../sdk/e2e/drop-chunks.js';
 import { nativeSuite } from '../sdk/e2e/native-suite.js';
 import { nobleSuite } from '../sdk/e2e/noble-suite.js';
 import { SealError } from '../sdk/e2e/seal-error.js';
@@ -163,6 +163,12 @@ describe('a drop round trip keeps every byte', () => {
     (altered[3] as Uint8Array)[100] ^= 1;
     expect(() => openChunkParts(key, place, altered, nativeSuite)).toThrow(SealError);
     expect(() => openChunkParts(key, place, [sealed.subarray(0, 30)], nativeSuite)).toThrow(SealError);
+    // What a sender streams, sealed in pieces, is what the store would hold.
+    for (const suite of [nativeSuite, nobleSuite]) {
+      const streamed = Buffer.concat(sealChunkParts(key, place, plain, suite));
+      expect(streamed.length).toBe(sealed.length);
+      expect(Buffer.from(openChunk(key, place, streamed, nobleSuite)).equals(plain)).toBe(true);
+    }
   });
 
   it('reports progress up to the size on both sides', async () => {

@@ -6,6 +6,7 @@ import {
   DROP_CHUNK_SIZE,
   openRecord,
   sealChunk,
+  sealChunkParts,
   sealRecord,
 } from '../e2e/drop-chunks.js';
 import { nobleSuite } from '../e2e/noble-suite.js';
@@ -322,8 +323,8 @@ async function uploadChunks(
       )
     : undefined;
 
-  /** Chunk `index` read, checked, hashed (the first time) and sealed. */
-  const produce = async (index: number): Promise<Uint8Array> => {
+  /** Chunk `index` read, checked and hashed (the first time), with its place in the drop, to be sealed. */
+  const produce = async (index: number) => {
     const start = index * chunkSize;
     const plain = await readRange(file, start, Math.min(size, start + chunkSize));
     if (plain.length !== chunkLength(manifest, index)) {
@@ -340,7 +341,7 @@ async function uploadChunks(
       await t.publishRecord(drop.privateKey, withManifest(record, key, drop.publicKey, whole, cipher));
       published = true;
     }
-    return sealChunk(key, { publicKey: drop.publicKey, index, final }, plain, cipher);
+    return { plain, place: { publicKey: drop.publicKey, index, final } };
   };
 
   /** Throws when the drop was revoked or expired; true when its receiver had all of it. */
@@ -377,8 +378,12 @@ async function uploadChunks(
     }
   };
 
-  /** The chunk a stream reads ahead of the one it sends. */
-  let ahead: Promise<Uint8Array> | undefined;
+  /** The chunk a stream reads ahead of the one it sends, sealed in pieces. */
+  let ahead: Promise<Uint8Array[]> | undefined;
+  const produceParts = async (index: number) => {
+    const { plain, place } = await produce(index);
+    return sealChunkParts(key, place, plain, cipher);
+  };
   /** Streams the relay refused at once, in a row: its pipe does not work (none there, or a proxy that buffers). */
   let refused = 0;
 
@@ -425,21 +430,21 @@ async function uploadChunks(
     let failure: { error: unknown } | undefined;
     async function* body() {
       yield liveHead(id, start);
-      ahead = produce(start);
+      ahead = produceParts(start);
       for (let index = start; index < chunks; index++) {
-        let sealed: Uint8Array;
+        let sealed: Uint8Array[];
         try {
-          sealed = await (ahead as Promise<Uint8Array>);
+          sealed = await (ahead as Promise<Uint8Array[]>);
         } catch (error) {
           failure = { error };
           throw error;
         }
         // The next chunk is read from the file and sealed while this one goes out. (A chunk read twice, by a
         // stream that broke and the next one, is hashed once: `hashed` is checked and moved in one step.)
-        ahead = index + 1 < chunks ? produce(index + 1) : undefined;
+        ahead = index + 1 < chunks ? produceParts(index + 1) : undefined;
         ahead?.catch(() => {}); // awaited in its turn, or by the next stream
         // A stream cut while this waits throws here (Readable.from throws its error into the generator).
-        yield sealed;
+        for (const part of sealed) yield part;
         progress(Math.min(size, (index + 1) * chunkSize));
       }
     }
@@ -485,7 +490,8 @@ async function uploadChunks(
         continue;
       }
       const index = next++;
-      const sealed = await produce(index);
+      const { plain, place } = await produce(index);
+      const sealed = sealChunk(key, place, plain, cipher);
       const length = chunkLength(manifest, index);
       onStarted(index + 1);
       const upload = t.putChunk(drop.privateKey, index, sealed).then(() => {

@@ -68,6 +68,17 @@ export function sealChunk(
   return sealed;
 }
 
+/** Chunk `place` of a drop, sealed as `sealChunk` seals it, in pieces for a stream: none is copied to join them. */
+export function sealChunkParts(
+  key: Uint8Array,
+  place: ChunkPlace,
+  plain: Uint8Array,
+  suite: CipherSuite,
+): Uint8Array[] {
+  const nonce = suite.randomBytes(NONCE_BYTES);
+  return [nonce, ...suite.sealParts(key, nonce, chunkAad(place.publicKey, place.index, place.final), plain)];
+}
+
 /** The plaintext of chunk `place`; a SealError when it was altered, moved, cut or is not of this drop. */
 export function openChunk(
   key: Uint8Array,
