@@ -175,7 +175,8 @@ describe('a drop far larger than the quota, both ends running', () => {
     await waitFor(() => sender.stdout().includes('/drop#'), 'the link', 30_000);
     const link = sender.stdout().trim();
     const { publicKey } = parseDropLink(link);
-    expect(sender.stderr()).toContain('keep this running until it says it is done');
+    // stderr is another pipe: its lines may come a moment after the link on stdout.
+    await waitFor(() => sender.stderr().includes('keep this running until it says it is done'), 'the warning');
     const baseline = await rssOf(sender.child);
     let peakRss = baseline;
     let peakHeld = 0;

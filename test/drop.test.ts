@@ -86,6 +86,21 @@ async function fetchAll(
 const send = (bytes: Uint8Array, options: SendDropOptions = {}) =>
   sendDrop(relay.url, new Blob([bytes as BlobPart]), { name: 'data.bin', ...options });
 
+/** Starts sending `bytes` to the relay at `url`: the link, once ready, and the send going on. */
+async function startSend(url: string, bytes: Uint8Array, options: SendDropOptions = {}) {
+  let ready: ReadyDrop | undefined;
+  const sending = sendDrop(url, new Blob([bytes as BlobPart]), {
+    ...options,
+    onReady: (drop) => {
+      ready = drop;
+      options.onReady?.(drop);
+    },
+  });
+  sending.catch(() => {}); // awaited by the test
+  await waitFor(() => ready !== undefined, 'the link');
+  return { sending, ready: ready as ReadyDrop };
+}
+
 /** The owner's raw access to a drop's parts, to play the relay that tampers with them. */
 const parts = (drop: SentDrop) => ({
   read: async (uid: string) =>
@@ -513,21 +528,13 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     };
   }
 
-  /** Sends `bytes` with the lane and resolves the link once it is printed. */
-  async function sendLive(bytes: Buffer<ArrayBuffer>, options: SendDropOptions = {}) {
-    let ready: ReadyDrop | undefined;
-    const sending = sendDrop(watched.url, new Blob([bytes]), {
+  /** Starts sending `bytes` with the lane, as the CLI does. */
+  const sendLive = (bytes: Uint8Array, options: SendDropOptions = {}) =>
+    startSend(watched.url, bytes, {
       cipher: nativeSuite,
       pipe: createDropPipe(() => watched.url),
-      onReady: (drop) => {
-        ready = drop;
-      },
       ...options,
     });
-    sending.catch(() => {});
-    await waitFor(() => ready !== undefined, 'the link');
-    return { sending, ready: ready as ReadyDrop };
-  }
 
   it('a drop many times the room streams whole, storing no more than the room, and nothing is left', async () => {
     const bytes = randomBytes(24 * MIB + 5);
@@ -630,15 +637,9 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
   it('either end without a pipe (the page) uses the store, and a drop within the room waits for a later receiver', async () => {
     // A sender without the lane, a receiver with it.
     const big = randomBytes(10 * MIB);
-    let link = '';
-    const sending = sendDrop(watched.url, new Blob([big]), {
-      onReady: (drop) => {
-        link = drop.link;
-      },
-    });
-    await waitFor(() => link !== '', 'the link');
+    const { sending, ready } = await startSend(watched.url, big);
     const receiver = countingPipe();
-    expect((await fetchAll(link, { pipe: receiver.pipe })).bytes.equals(big)).toBe(true);
+    expect((await fetchAll(ready.link, { pipe: receiver.pipe })).bytes.equals(big)).toBe(true);
     await sending;
     expect(receiver.streamed).toEqual([]);
 
@@ -676,18 +677,11 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     // Only the receiver's side refused: it tells the sender, which stores the rest once its stream gives up.
     const quick = await openDropRelay('sqlite', { keyQuota: 4 * MIB, config: { pipeTtlSeconds: 1 } });
     try {
-      let ready: ReadyDrop | undefined;
-      const sending = sendDrop(quick.url, new Blob([bytes]), {
-        pipe: createDropPipe(() => quick.url),
-        onReady: (drop) => {
-          ready = drop;
-        },
-      });
-      await waitFor(() => ready !== undefined, 'the link');
-      const { bytes: again } = await fetchAll((ready as ReadyDrop).link, { pipe: refusing([]) });
+      const { sending, ready } = await startSend(quick.url, bytes, { pipe: createDropPipe(() => quick.url) });
+      const { bytes: again } = await fetchAll(ready.link, { pipe: refusing([]) });
       await sending;
       expect(again.equals(bytes)).toBe(true);
-      expect(await quick.store.blobBytes((ready as ReadyDrop).publicKey)).toBe(0);
+      expect(await quick.store.blobBytes(ready.publicKey)).toBe(0);
     } finally {
       await quick.close();
     }
@@ -697,17 +691,10 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     const tiny = await openDropRelay('sqlite', { keyQuota: MIB + 4096 });
     try {
       const bytes = randomBytes(3 * MIB);
-      let link = '';
-      const sending = sendDrop(tiny.url, new Blob([bytes]), {
-        pipe: createDropPipe(() => tiny.url),
-        onReady: (drop) => {
-          link = drop.link;
-          expect(drop.offlineLimit).toBe(DROP_CHUNK_SIZE);
-        },
-      });
-      await waitFor(() => link !== '', 'the link');
+      const { sending, ready } = await startSend(tiny.url, bytes, { pipe: createDropPipe(() => tiny.url) });
+      expect(ready.offlineLimit).toBe(DROP_CHUNK_SIZE);
       const receiver = countingPipe();
-      expect((await fetchAll(link, { pipe: receiver.pipe })).bytes.equals(bytes)).toBe(true);
+      expect((await fetchAll(ready.link, { pipe: receiver.pipe })).bytes.equals(bytes)).toBe(true);
       await sending;
       expect(receiver.streamed).toEqual([]);
     } finally {

@@ -9,6 +9,7 @@
 // with the receiver's GET of `/pipe/<lane private key>`. The stream is the id and the index of its first chunk
 // (the first one the sender did not store), then the sealed chunks in order, byte for byte what the store would
 // have held: no one but the claimant can ask, and no one without the drop's key can forge a chunk.
+import { concatBytes } from '@noble/hashes/utils.js';
 import { fromBase64url, toBase64url } from '../e2e/encoding.js';
 
 /** The relay's pipe, as the drop's live lane uses it. Node's CLI passes one; without it a drop uses the store only. */
@@ -91,39 +92,6 @@ export function byteReader(source: AsyncIterable<Uint8Array>) {
   const parts: Uint8Array[] = [];
   let buffered = 0;
   return {
-    /** The next `length` bytes; undefined when the stream ends first. */
-    async read(length: number): Promise<Uint8Array | undefined> {
-      while (buffered < length) {
-        const next = await iterator.next();
-        if (next.done) return undefined;
-        if (next.value.length === 0) continue;
-        parts.push(next.value);
-        buffered += next.value.length;
-      }
-      const first = parts[0] as Uint8Array;
-      if (first.length === length) {
-        parts.shift();
-        buffered -= length;
-        return first;
-      }
-      if (first.length > length) {
-        parts[0] = first.subarray(length);
-        buffered -= length;
-        return first.subarray(0, length);
-      }
-      const out = new Uint8Array(length);
-      let filled = 0;
-      while (filled < length) {
-        const part = parts[0] as Uint8Array;
-        const take = Math.min(part.length, length - filled);
-        out.set(part.subarray(0, take), filled);
-        filled += take;
-        if (take === part.length) parts.shift();
-        else parts[0] = part.subarray(take);
-      }
-      buffered -= length;
-      return out;
-    },
     /** The next `length` bytes as the stream gave them, without copying; undefined when it ends first. */
     async readParts(length: number): Promise<Uint8Array[] | undefined> {
       while (buffered < length) {
@@ -145,6 +113,12 @@ export function byteReader(source: AsyncIterable<Uint8Array>) {
       }
       buffered -= length;
       return out;
+    },
+    /** The next `length` bytes in one array; undefined when the stream ends first. */
+    async read(length: number): Promise<Uint8Array | undefined> {
+      const parts = await this.readParts(length);
+      if (parts === undefined) return undefined;
+      return parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts);
     },
     /** Stops reading: the stream is let go. */
     async close(): Promise<void> {

@@ -170,6 +170,21 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
     return res;
   }
 
+  /** The answer to a GET of `path` when it is there; undefined on a 404 (nothing there); another status is thrown. */
+  async function found(
+    path: string,
+    init?: RequestInit,
+    retry?: Retry,
+  ): Promise<DropHttpAnswer | undefined> {
+    const res = await request('GET', path, init, retry);
+    if (res.status === 404) {
+      await done(res);
+      return undefined;
+    }
+    if (!isOk(res)) throw await answerError(res, 'GET', base + path);
+    return res;
+  }
+
   const json = (value: unknown) => ({ body: JSON.stringify(value), contentType: 'application/json' });
   const done = (res: DropHttpAnswer) => res.discard();
 
@@ -179,13 +194,8 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
 
     /** The relay's bounds; a relay without /limits has the defaults. */
     async limits(): Promise<RelayLimits> {
-      const res = await request('GET', '/limits');
-      if (res.status === 404) {
-        await done(res);
-        return DEFAULT_LIMITS;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/limits`);
-      return { ...DEFAULT_LIMITS, ...((await res.json()) as Partial<RelayLimits>) };
+      const res = await found('/limits');
+      return res ? { ...DEFAULT_LIMITS, ...((await res.json()) as Partial<RelayLimits>) } : DEFAULT_LIMITS;
     },
 
     keys: async () => (await (await ok('GET', '/keys')).json()) as { private: string; public: string },
@@ -195,15 +205,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
       ((await (await ok('GET', `/keys/${privateKey}`)).json()) as { public: string }).public,
 
     /** The value published at the drop's key; undefined when none. A 401 (a mistyped key) is thrown. */
-    async readRecord(publicKey: string): Promise<unknown> {
-      const res = await request('GET', `/public/${publicKey}`);
-      if (res.status === 404) {
-        await done(res);
-        return undefined;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/public/${publicKey}`);
-      return res.json();
-    },
+    readRecord: async (publicKey: string): Promise<unknown> => (await found(`/public/${publicKey}`))?.json(),
 
     publishRecord: async (privateKey: string, value: unknown) =>
       done(await ok('POST', `/private/${privateKey}`, json(value))),
@@ -219,13 +221,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
      */
     async takeClaim(publicKey: string): Promise<unknown> {
       // Never cut short: a claim the relay handed over must reach the receiver, or it is lost to everyone.
-      const res = await request('GET', `/public/${publicKey}/${CLAIM_UID}`, { unabortable: true }, 'once');
-      if (res.status === 404) {
-        await done(res);
-        return undefined;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', `${base}/public/${publicKey}/${CLAIM_UID}`);
-      return res.json();
+      return (await found(`/public/${publicKey}/${CLAIM_UID}`, { unabortable: true }, 'once'))?.json();
     },
 
     /** Writes a JSON one-to-one value at `uid` of the key pair. */
@@ -233,28 +229,12 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
       done(await ok('POST', `/private/${privateKey}/${uid}`, json(value))),
 
     /** The JSON value at `uid`, left on the relay; undefined when none. */
-    async peekValue(privateKey: string, uid: string): Promise<unknown> {
-      const path = `/private/${privateKey}/${uid}?peek`;
-      const res = await request('GET', path);
-      if (res.status === 404) {
-        await done(res);
-        return undefined;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
-      return res.json();
-    },
+    peekValue: async (privateKey: string, uid: string): Promise<unknown> =>
+      (await found(`/private/${privateKey}/${uid}?peek`))?.json(),
 
     /** Takes the JSON value at `uid`, waiting up to `waitSeconds` for it; undefined when none came. */
-    async takeValue(publicKey: string, uid: string, waitSeconds: number): Promise<unknown> {
-      const path = `/public/${publicKey}/${uid}?wait=${waitSeconds}`;
-      const res = await request('GET', path, {}, 'once');
-      if (res.status === 404) {
-        await done(res);
-        return undefined;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
-      return res.json();
-    },
+    takeValue: async (publicKey: string, uid: string, waitSeconds: number): Promise<unknown> =>
+      (await found(`/public/${publicKey}/${uid}?wait=${waitSeconds}`, {}, 'once'))?.json(),
 
     markUploaded: async (privateKey: string) =>
       done(await ok('POST', `/private/${privateKey}/${UPLOADED_UID}`, json(true))),
@@ -269,14 +249,8 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
 
     /** Chunk `index`, left on the relay; waits up to `waitSeconds` for it; undefined when it is not there. */
     async peekChunk(privateKey: string, index: number, waitSeconds: number): Promise<Uint8Array | undefined> {
-      const path = `/private/${privateKey}/${chunkUid(index)}?peek${waitSeconds > 0 ? `&wait=${waitSeconds}` : ''}`;
-      const res = await request('GET', path);
-      if (res.status === 404) {
-        await done(res);
-        return undefined;
-      }
-      if (!isOk(res)) throw await answerError(res, 'GET', base + path);
-      return res.bytes();
+      const wait = waitSeconds > 0 ? `&wait=${waitSeconds}` : '';
+      return (await found(`/private/${privateKey}/${chunkUid(index)}?peek${wait}`))?.bytes();
     },
 
     /** Seconds until the one-to-one value at `uid` expires; 0 when it is gone (taken, deleted or expired). */
