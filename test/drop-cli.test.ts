@@ -176,7 +176,10 @@ describe('a drop far larger than the quota, both ends running', () => {
     const link = sender.stdout().trim();
     const { publicKey } = parseDropLink(link);
     // stderr is another pipe: its lines may come a moment after the link on stdout.
-    await waitFor(() => sender.stderr().includes('keep this running until it says it is done'), 'the warning');
+    await waitFor(
+      () => sender.stderr().includes('keep this running until it says it is done'),
+      'the warning',
+    );
     const baseline = await rssOf(sender.child);
     let peakRss = baseline;
     let peakHeld = 0;

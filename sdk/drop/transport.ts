@@ -171,11 +171,7 @@ export function dropTransport(relay: string, options: DropTransportOptions = {})
   }
 
   /** The answer to a GET of `path` when it is there; undefined on a 404 (nothing there); another status is thrown. */
-  async function found(
-    path: string,
-    init?: RequestInit,
-    retry?: Retry,
-  ): Promise<DropHttpAnswer | undefined> {
+  async function found(path: string, init?: RequestInit, retry?: Retry): Promise<DropHttpAnswer | undefined> {
     const res = await request('GET', path, init, retry);
     if (res.status === 404) {
       await done(res);

@@ -167,7 +167,7 @@ async function send(args: string[], io: DropIo): Promise<number> {
         },
         onWait: waitReporter(io, (wait) =>
           wait.reason === 'receiver'
-            ? 'The relay holds all it can of this drop; waiting for the receiver to fetch some of it.'
+            ? 'Waiting for the receiver to fetch the rest of this drop.'
             : relayWaitLine(wait),
         ),
       });
