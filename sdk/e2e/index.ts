@@ -17,9 +17,11 @@ export {
   deriveDropKey,
   deriveLinkCheck,
   openChunk,
+  openChunkParts,
   openRecord,
   type SealedRecord,
   sealChunk,
+  sealChunkParts,
   sealRecord,
 } from './drop-chunks.js';
 export { canonicalJson, fromBase64url, toBase32, toBase64url } from './encoding.js';
