@@ -336,7 +336,11 @@ async function uploadChunks(
     }
     const final = index === chunks - 1;
     if (final && !published) {
-      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it.
+      // The receiver reads the file's SHA-256 once it has the last chunk, so it is published before it. A drop
+      // revoked meanwhile (`drop revoke`, or a fetch that broke while this chunk was read ahead) is not brought
+      // back by it: the record is looked at first. (The relay has no conditional write; this leaves a window
+      // of one round trip, not of the whole last read.)
+      await fetchedOrGone();
       whole ??= { ...manifest, sha256: bytesToHex(hash.digest()) };
       await t.publishRecord(drop.privateKey, withManifest(record, key, drop.publicKey, whole, cipher));
       published = true;
@@ -345,14 +349,14 @@ async function uploadChunks(
   };
 
   /** Throws when the drop was revoked or expired; true when its receiver had all of it. */
+  const gone = () =>
+    new DropError(
+      'gone',
+      'The drop was revoked or expired while it was being sent; the rest of it was not uploaded.',
+    );
   const fetchedOrGone = async (): Promise<boolean> => {
     const stored = await t.readRecord(drop.publicKey);
-    if (stored === undefined) {
-      throw new DropError(
-        'gone',
-        'The drop was revoked or expired while it was being sent; the rest of it was not uploaded.',
-      );
-    }
+    if (stored === undefined) throw gone();
     return (stored as { fetched?: unknown }).fetched !== undefined;
   };
 
@@ -478,6 +482,12 @@ async function uploadChunks(
         // Once streaming, the sender stays until the receiver has it all: a stream that broke, or whose tail the
         // receiver lost, is asked for again from where the receiver stands.
         if (await fetchedOrGone()) break;
+        // A revoke deletes the lane's key too, so a record a last publish brought back across a revoke is not
+        // mistaken for the drop. (The receiver deletes the key only once the record says fetched.)
+        if ((await t.fieldTtl(drop.privateKey, LIVE_UID)) === 0) {
+          if (await fetchedOrGone()) break;
+          throw gone();
+        }
         if (pause >= POLL_MAX_MS) options.onWait?.({ reason: 'receiver', seconds: 0 });
         await requests.wait(pause);
         options.signal?.throwIfAborted();
