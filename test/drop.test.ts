@@ -71,6 +71,25 @@ function memorySink(kept?: KeptFetch) {
   return { sink, chunks, claimed: () => claimed };
 }
 
+/** `sink`, failing at chunk `index` as a disk would. */
+const failingAt = (sink: DropSink, index: number, message: string): DropSink => ({
+  ...sink,
+  write: async (at, plain) => {
+    if (at === index) throw new Error(message);
+    await sink.write(at, plain);
+  },
+});
+
+/** A sink that resumes from `kept`, the chunks the fetch into `first` saved. */
+const resumeFrom = (first: ReturnType<typeof memorySink>, kept: Uint8Array[]) =>
+  memorySink({
+    privateKey: first.claimed() as string,
+    chunks: kept.length,
+    bytes: async function* () {
+      yield* kept;
+    },
+  });
+
 /** Opens and fetches a whole drop into memory; a DropError is thrown. */
 async function fetchAll(
   link: string,
@@ -338,25 +357,13 @@ describe('an interrupted fetch resumes', () => {
       const sent = await sendDrop(watched.url, new Blob([bytes]), { name: 'data.bin' });
       const first = memorySink();
       const drop = await openDrop(sent.link);
-      const broken: DropSink = {
-        ...first.sink,
-        write: async (index, plain) => {
-          if (index === 3) throw new Error('disk unplugged');
-          await first.sink.write(index, plain);
-        },
-      };
+      const broken = failingAt(first.sink, 3, 'disk unplugged');
       await expect(drop.fetchInto(broken)).rejects.toThrow('disk unplugged');
       expect(first.chunks.length).toBe(3);
       const seenFirst = peeks.length;
 
       const kept = first.chunks.slice();
-      const again = memorySink({
-        privateKey: first.claimed() as string,
-        chunks: kept.length,
-        bytes: async function* () {
-          yield* kept;
-        },
-      });
+      const again = resumeFrom(first, kept);
       const { sha256: verified } = await (await openDrop(sent.link)).fetchInto(again.sink);
       expect(verified).toBe(sha256(bytes));
       expect(Buffer.concat([...kept, ...again.chunks]).equals(bytes)).toBe(true);
@@ -567,13 +574,7 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     const bytes = randomBytes(16 * DROP_CHUNK_SIZE + 77);
     const { sending, ready } = await sendLive(bytes);
     const first = memorySink();
-    const broken: DropSink = {
-      ...first.sink,
-      write: async (index, plain) => {
-        if (index === 9) throw new Error('disk unplugged');
-        await first.sink.write(index, plain);
-      },
-    };
+    const broken = failingAt(first.sink, 9, 'disk unplugged');
     const firstPipe = countingPipe();
     const drop = await openDrop(ready.link, { cipher: nativeSuite, pipe: firstPipe.pipe });
     await expect(drop.fetchInto(broken)).rejects.toThrow('disk unplugged');
@@ -581,13 +582,7 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     expect(firstPipe.streamed.length).toBe(1);
 
     const kept = first.chunks.slice();
-    const again = memorySink({
-      privateKey: first.claimed() as string,
-      chunks: kept.length,
-      bytes: async function* () {
-        yield* kept;
-      },
-    });
+    const again = resumeFrom(first, kept);
     const secondPipe = countingPipe();
     const resumed = await openDrop(ready.link, { cipher: nativeSuite, pipe: secondPipe.pipe });
     const { sha256: verified } = await resumed.fetchInto(again.sink);
@@ -607,23 +602,11 @@ describe('the live lane: chunks stream through the pipe while both ends are onli
     await waitFor(() => stored.length >= 3, 'the room to fill');
     const first = memorySink();
     const drop = await openDrop(ready.link, { cipher: nativeSuite, pipe: countingPipe().pipe });
-    const broken: DropSink = {
-      ...first.sink,
-      write: async (index, plain) => {
-        if (index === 5) throw new Error('power cut');
-        await first.sink.write(index, plain);
-      },
-    };
+    const broken = failingAt(first.sink, 5, 'power cut');
     await expect(drop.fetchInto(broken)).rejects.toThrow('power cut');
     // Chunks 0 to 2 came from the store, which deleted them once saved; the disk kept only chunk 0.
     const kept = first.chunks.slice(0, 1);
-    const again = memorySink({
-      privateKey: first.claimed() as string,
-      chunks: 1,
-      bytes: async function* () {
-        yield* kept;
-      },
-    });
+    const again = resumeFrom(first, kept);
     const pipe = countingPipe();
     const { sha256: verified } = await (
       await openDrop(ready.link, { cipher: nativeSuite, pipe: pipe.pipe })
