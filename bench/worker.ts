@@ -11,7 +11,9 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { createFrameOpener, createFrameSealer, FRAME_SIZE, generateFrameKey } from '../sdk/e2e/frames.js';
 import { toBase64url } from '../sdk/e2e/index.js';
+import { nodeSuite } from '../sdk/e2e/native-suite.js';
 import { FILE_CHUNK_BYTES } from '../sdk/e2e/node-streams.js';
 import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient } from '../sdk/index.js';
@@ -65,6 +67,48 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
   for (let left = bytes; left > 0; left -= block.length)
     await handle.write(block.subarray(0, Math.min(left, block.length)));
   await handle.close();
+}
+
+/** Bytes sealed and opened in this process to time the cipher alone, best of CIPHER_RUNS. */
+const CIPHER_BYTES = 128 * MIB;
+const CIPHER_RUNS = 3;
+/** The sealed stream opened again and again: what is sealed or opened is dropped, as a transfer drops it. */
+const CIPHER_SAMPLE_FRAMES = 16;
+
+/**
+ * CPU ms per MB of sealing frames and of opening them (the native suite, frame by frame, as the transfers do),
+ * in this process with nothing else running in it: the work a sealed transfer adds to a plain one.
+ */
+function cipherCost(): { seal: number; open: number } {
+  const key = generateFrameKey(nodeSuite);
+  const plain = randomBytes(FRAME_SIZE);
+  const frames = CIPHER_BYTES / FRAME_SIZE;
+  const sampleSealer = createFrameSealer(key, nodeSuite);
+  const sample = [sampleSealer.header];
+  for (let frame = 0; frame < CIPHER_SAMPLE_FRAMES; frame++)
+    sample.push(...sampleSealer.sealPieces(plain, frame === CIPHER_SAMPLE_FRAMES - 1));
+  const cpuOf = (work: () => void) => {
+    const before = process.cpuUsage();
+    work();
+    const { user, system } = process.cpuUsage(before);
+    return (user + system) / 1000 / (CIPHER_BYTES / 1e6);
+  };
+  let best = { seal: Number.POSITIVE_INFINITY, open: Number.POSITIVE_INFINITY };
+  for (let run = 0; run < CIPHER_RUNS; run++) {
+    const sealer = createFrameSealer(key, nodeSuite);
+    const seal = cpuOf(() => {
+      for (let frame = 0; frame < frames; frame++) sealer.sealPieces(plain);
+    });
+    const open = cpuOf(() => {
+      for (let pass = 0; pass < frames / CIPHER_SAMPLE_FRAMES; pass++) {
+        const opener = createFrameOpener(key, nodeSuite);
+        for (const piece of sample) opener.push(piece);
+        opener.finish();
+      }
+    });
+    best = { seal: Math.min(best.seal, seal), open: Math.min(best.open, open) };
+  }
+  return best;
 }
 
 /** Each process profiles into a folder of its own: tsx's loader thread writes a profile there too. */
@@ -353,6 +397,9 @@ async function main(): Promise<void> {
       ]);
     }
 
+    console.log(`The cipher alone: ${CIPHER_BYTES / MIB} MiB sealed and opened in this process…`);
+    const cipher = cipherCost();
+
     console.log(`The CLI: ${CLI_RUNS} runs of "deadrop call <address> fs list" as its own process…`);
     const cli =
       CLI_RUNS > 0 ? await measureCli(address, userFile) : { runs: [0], run: 0, bareNode: 0, overhead: 0 };
@@ -387,6 +434,21 @@ async function main(): Promise<void> {
           .reduce((sum, ms) => sum + ms, 0)
           .toFixed(2),
       ]),
+    );
+    // Both ends share this machine's cores with the relay: a transfer that keeps them busy goes at a rate
+    // inverse to the CPU it spends per MB, so the cipher alone caps the ratio at plain ÷ (plain + seal + open).
+    const total = (kind: Kind) => Object.values(cpu[kind] ?? {}).reduce((sum, ms) => sum + ms, 0);
+    printTable(
+      ['the cipher alone (native suite)', 'seal ms/MB', 'open ms/MB', 'plain pipe ms/MB', 'ratio it allows'],
+      (['pipeDownload', 'pipeUpload'] as const)
+        .filter((kind) => cpu[kind])
+        .map((kind) => [
+          kind === 'pipeDownload' ? 'download' : 'upload',
+          cipher.seal.toFixed(2),
+          cipher.open.toFixed(2),
+          total(kind).toFixed(2),
+          (total(kind) / (total(kind) + cipher.seal + cipher.open)).toFixed(3),
+        ]),
     );
     console.log(
       '  round trip: client → relay → worker (long-poll) → relay → client, sealed and signed, on SQLite.\n' +
