@@ -1,6 +1,6 @@
 // `npm run bench:worker`: request round trips, downloads and uploads through a worker against plain pipe transfers, and the CLI's start.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once, setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
@@ -76,10 +76,11 @@ const CIPHER_RUNS = 3;
 const CIPHER_SAMPLE_FRAMES = 16;
 
 /**
- * CPU ms per MB of sealing frames and of opening them (the native suite, frame by frame, as the transfers do),
- * in this process, with nothing else running in it: the work a sealed transfer adds to a plain one.
+ * CPU ms per MB of sealing frames and of opening them (the native suite, frame by frame, as the transfers do)
+ * and of hashing plaintext, in this process, with nothing else running in it: the work a sealed transfer adds
+ * to a plain one.
  */
-function cipherCost(): { seal: number; open: number } {
+function cipherCost(): { seal: number; open: number; hash: number } {
   const key = generateFrameKey(nodeSuite);
   const plain = randomBytes(FRAME_SIZE);
   const frames = CIPHER_BYTES / FRAME_SIZE;
@@ -93,7 +94,11 @@ function cipherCost(): { seal: number; open: number } {
     const { user, system } = process.cpuUsage(before);
     return (user + system) / 1000 / (CIPHER_BYTES / 1e6);
   };
-  let best = { seal: Number.POSITIVE_INFINITY, open: Number.POSITIVE_INFINITY };
+  let best = {
+    seal: Number.POSITIVE_INFINITY,
+    open: Number.POSITIVE_INFINITY,
+    hash: Number.POSITIVE_INFINITY,
+  };
   for (let run = 0; run < CIPHER_RUNS; run++) {
     const sealer = createFrameSealer(key, nodeSuite);
     const seal = cpuOf(() => {
@@ -106,7 +111,17 @@ function cipherCost(): { seal: number; open: number } {
         opener.finish();
       }
     });
-    best = { seal: Math.min(best.seal, seal), open: Math.min(best.open, open) };
+    // An upload's plaintext is also hashed by the worker (SHA-256, as fs-transfer.ts does), a download's is not.
+    const hash = cpuOf(() => {
+      const sha256 = createHash('sha256');
+      for (let frame = 0; frame < frames; frame++) sha256.update(plain);
+      sha256.digest();
+    });
+    best = {
+      seal: Math.min(best.seal, seal),
+      open: Math.min(best.open, open),
+      hash: Math.min(best.hash, hash),
+    };
   }
   return best;
 }
@@ -398,7 +413,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `The cipher alone: ${CIPHER_BYTES / MIB} MiB sealed and opened in a new process, then in this one…`,
+      `The added work alone: ${CIPHER_BYTES / MIB} MiB sealed, opened and hashed in a new process, then in this one…`,
     );
     const { stdout: freshCost } = await promisify(execFile)(
       process.execPath,
@@ -406,7 +421,7 @@ async function main(): Promise<void> {
       { cwd: ROOT },
     );
     const ciphers = [
-      { where: 'a new process', ...(JSON.parse(freshCost) as { seal: number; open: number }) },
+      { where: 'a new process', ...(JSON.parse(freshCost) as ReturnType<typeof cipherCost>) },
       { where: 'this one, after its transfers', ...cipherCost() },
     ];
 
@@ -446,27 +461,34 @@ async function main(): Promise<void> {
       ]),
     );
     // Both ends share this machine's cores with the relay: a transfer that keeps them busy goes at a rate
-    // inverse to the CPU it spends per MB, so the cipher alone caps the ratio at plain ÷ (plain + seal + open).
-    // A process that has streamed gigabytes pays more for the same sealing (its collections cost more).
+    // inverse to the CPU it spends per MB, so the work it must add caps the ratio at plain ÷ (plain + added):
+    // sealing and opening, and for an upload the worker's hash. A process that has streamed gigabytes pays
+    // more for the same work (its collections cost more).
     const total = (kind: Kind) => Object.values(cpu[kind] ?? {}).reduce((sum, ms) => sum + ms, 0);
     printTable(
       [
-        'the cipher alone (native suite), in',
+        'the added work alone, in',
         'seal ms/MB',
         'open ms/MB',
+        'hash ms/MB',
         'plain pipe ms/MB',
         'ratio it allows',
       ],
       (['pipeDownload', 'pipeUpload'] as const)
         .filter((kind) => cpu[kind])
         .flatMap((kind) =>
-          ciphers.map(({ where, seal, open }) => [
-            `${where} (${kind === 'pipeDownload' ? 'download' : 'upload'})`,
-            seal.toFixed(2),
-            open.toFixed(2),
-            total(kind).toFixed(2),
-            (total(kind) / (total(kind) + seal + open)).toFixed(3),
-          ]),
+          ciphers.map(({ where, seal, open, hash }) => {
+            const upload = kind === 'pipeUpload';
+            const added = seal + open + (upload ? hash : 0);
+            return [
+              `${where} (${upload ? 'upload' : 'download'})`,
+              seal.toFixed(2),
+              open.toFixed(2),
+              upload ? hash.toFixed(2) : '-',
+              total(kind).toFixed(2),
+              (total(kind) / (total(kind) + added)).toFixed(3),
+            ];
+          }),
         ),
     );
     console.log(
