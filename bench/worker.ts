@@ -69,7 +69,10 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
   await handle.close();
 }
 
-/** Bytes sealed and opened in this process to time the cipher alone, best of CIPHER_RUNS. */
+/** A child process run to its end, its output kept. */
+const runToEnd = promisify(execFile);
+
+/** Bytes sealed, opened and hashed to time the work a sealed transfer adds, best of CIPHER_RUNS. */
 const CIPHER_BYTES = 128 * MIB;
 const CIPHER_RUNS = 3;
 /** The sealed stream opened again and again: what is sealed or opened is dropped, as a transfer drops it. */
@@ -415,11 +418,9 @@ async function main(): Promise<void> {
     console.log(
       `The added work alone: ${CIPHER_BYTES / MIB} MiB sealed, opened and hashed in a new process, then in this one…`,
     );
-    const { stdout: freshCost } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', SELF, 'cipher'],
-      { cwd: ROOT },
-    );
+    const { stdout: freshCost } = await runToEnd(process.execPath, ['--import', 'tsx', SELF, 'cipher'], {
+      cwd: ROOT,
+    });
     const ciphers = [
       { where: 'a new process', ...(JSON.parse(freshCost) as ReturnType<typeof cipherCost>) },
       { where: 'this one, after its transfers', ...cipherCost() },
@@ -556,11 +557,10 @@ async function startProfile() {
 
 /** `deadrop call <address> fs list` as its own process, wall time; and `node -e 0` for comparison. */
 async function measureCli(address: string, userFile: string) {
-  const run = promisify(execFile);
-  await run('npm', ['run', 'build'], { cwd: ROOT });
+  await runToEnd('npm', ['run', 'build'], { cwd: ROOT });
   const time = async (args: string[]) => {
     const started = performance.now();
-    await run(process.execPath, args, { cwd: ROOT });
+    await runToEnd(process.execPath, args, { cwd: ROOT });
     return performance.now() - started;
   };
   const runs: number[] = [];
