@@ -8,7 +8,7 @@ import { composeRelay } from './compose.js';
 import type { Config } from './config.js';
 import { errors } from './errors.js';
 import { admitRequests, withholdContinueFromOversize } from './http/admission.js';
-import { pipesOf } from './http/app.js';
+import { listenerOf, pipesOf } from './http/app.js';
 import {
   type ConnectionCaps,
   capConnections,
@@ -65,7 +65,7 @@ export function createRelayServer(
   config: Config,
   logger: Logger,
 ): { server: Server; connections: ConnectionCaps; graceful: GracefulClose } {
-  const handle = admitRequests(app, config);
+  const handle = admitRequests(listenerOf(app), config);
   const server = createServer(
     {
       headersTimeout: config.headersTimeoutMs,

@@ -11,7 +11,7 @@ import { vi } from 'vitest';
 import { type Backend, openBackend } from '../src/backend/open-backend.js';
 import { composeRelay } from '../src/compose.js';
 import { type Config, loadConfig } from '../src/config.js';
-import { pipesOf } from '../src/http/app.js';
+import { listenerOf, pipesOf } from '../src/http/app.js';
 import { continueUnlessPipe } from '../src/http/pipe-routes.js';
 import { createKeyring, type Keyring } from '../src/keys.js';
 import type { Notifier } from '../src/live/notifier.js';
@@ -110,7 +110,7 @@ export async function openTestRelay(
   });
   return {
     app,
-    agent: request(app),
+    agent: request(listenerOf(app)),
     relay,
     backend,
     store: backend.store,
@@ -128,8 +128,10 @@ export async function openTestRelay(
 export async function listen(
   app: ReturnType<typeof composeRelay>['app'],
 ): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = createServer(app);
-  server.on('checkContinue', continueUnlessPipe(app));
+  // The relay's own listener (its fast lane, then the app); an app that wraps the relay's is served as it is.
+  const listener = app.locals.listener ? listenerOf(app) : app;
+  const server = createServer(listener);
+  server.on('checkContinue', continueUnlessPipe(listener));
   server.keepAliveTimeout = 1;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

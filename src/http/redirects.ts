@@ -56,11 +56,11 @@ export function sendDone(res: Response, extra: Record<string, unknown> = {}): vo
 }
 
 /**
- * Answers 200 with JSON text as it is (stored items are JSON already): written directly, without
+ * Answers 200 (or `statusCode`) with JSON text as it is (stored items are JSON already): written directly, without
  * Express's content negotiation and freshness checks, which an API answer never needs.
  */
-export function sendJsonText(res: Response, text: string): void {
-  res.writeHead(200, {
+export function sendJsonText(res: Response, text: string, statusCode = 200): void {
+  res.writeHead(statusCode, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
   });
