@@ -12,7 +12,12 @@ export class RelayError extends Error {
     message: string,
     options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
+    // An answer, not a bug: its stack is never read (a 500 logs its cause), and capturing one is most of
+    // what an error costs, paid on every 404 of a client polling an empty queue.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, options);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'RelayError';
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }

@@ -6,7 +6,7 @@ import type { LimiterFactory } from '../backend/limiters.js';
 import type { OutageWatch } from '../backend/outage.js';
 import type { Config } from '../config.js';
 import { errors, RelayError } from '../errors.js';
-import type { Relay } from '../relay.js';
+import type { Relay, WaitOptions } from '../relay.js';
 import type { FieldValue } from '../store/store.js';
 import { refuseDeclaredOversize } from './admission.js';
 import { readBody } from './body.js';
@@ -91,6 +91,15 @@ export function createApp({
     next();
   };
 
+  /**
+   * `?wait=`, and only for a read that may wait, a signal for its client leaving or the relay stopping
+   * (one per request otherwise: a controller, listeners, and an abort when the answer closes).
+   */
+  const waitOf = (req: Request, res: express.Response): WaitOptions | undefined => {
+    const ms = waitMs(req.query);
+    return ms > 0 ? { waitMs: ms, signal: stopping.untilGoneOrStopping(res) } : undefined;
+  };
+
   /** GET /limits: the bounds a client plans with (a drop's sender sizes what it leaves for an offline receiver). */
   const publicLimits = {
     ttl: config.ttlSeconds,
@@ -165,8 +174,7 @@ export function createApp({
             metrics,
           });
         } else {
-          const wait = { waitMs: waitMs(query), signal: stopping.untilGoneOrStopping(res) };
-          const items = await relay.drainQueue(key, { hook }, wait);
+          const items = await relay.drainQueue(key, { hook }, waitOf(req, res));
           sendJsonText(res, `[${items.join(',')}]`);
         }
       },
@@ -201,8 +209,7 @@ export function createApp({
     .route('/public/:key/:uid')
     .head(notAllowed('GET'))
     .get(limit.publicRead, async (req, res) => {
-      const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
-      sendField(res, await relay.takeField(req.params.key, req.params.uid, wait));
+      sendField(res, await relay.takeField(req.params.key, req.params.uid, waitOf(req, res)));
     })
     .all(notAllowed('GET'));
 
@@ -211,8 +218,7 @@ export function createApp({
     .get(limit.privateRead, async (req, res) => {
       const { key, uid } = req.params;
       if ('peek' in req.query) {
-        const wait = { waitMs: waitMs(req.query), signal: stopping.untilGoneOrStopping(res) };
-        sendField(res, await relay.readField(key, uid, wait));
+        sendField(res, await relay.readField(key, uid, waitOf(req, res)));
       } else {
         res.json({ ttl: await relay.fieldTtl(key, uid) });
       }
