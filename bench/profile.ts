@@ -8,12 +8,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Request } from 'autocannon';
 import { startChild, stopAllChildren } from './children.js';
+import { cycle, fetchKeyPairs, sendEach } from './load.js';
 import { printTable } from './table.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const TOP = 25;
 const PAYLOAD = JSON.stringify({ data: 'x'.repeat(1024 - '{"data":""}'.length) });
+const JSON_HEADERS = { 'content-type': 'application/json' };
+/** Keys filled for the drain case: more than a relay drains in DURATION_S at 10 000 req/s. */
+const DRAIN_KEYS = Number(process.env.BENCH_DRAIN_KEYS ?? Math.max(20_000, DURATION_S * 10_000));
 
 interface ProfileNode {
   id: number;
@@ -98,31 +102,37 @@ async function main() {
           ROOT,
         )
       : await startChild(`relay (${store})`, [...profiling, 'dist/src/cli.js', 'serve'], env, '/id', ROOT);
-  const pairs = await Promise.all(
-    Array.from({ length: which === 'hello' ? 0 : 200 }, async () => {
-      return (await (await fetch(`${relay.url}/keys`)).json()) as KeyPair;
-    }),
-  );
-  for (const pair of pairs) {
-    await fetch(`${relay.url}/private/${pair.private}`, {
+  // A drain takes a key's whole queue: each gets one key holding one item, so that the drains profiled
+  // are real ones and not 404s on keys already emptied. The other cases cycle through a few keys.
+  const keyCount = which === 'hello' ? 0 : which === 'drain' ? DRAIN_KEYS : 200;
+  const pairs = keyCount === 0 ? [] : await fetchKeyPairs(relay.url, keyCount);
+  if (pairs.length > 0) {
+    const fill = cycle(pairs);
+    const filled = await sendEach(relay.url, pairs.length, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: JSON_HEADERS,
       body: PAYLOAD,
+      setupRequest: (r) => {
+        const pair = fill.take();
+        return { ...r, path: which === 'drain' ? `/public/${pair.public}` : `/private/${pair.private}` };
+      },
     });
+    if (filled['200'] !== pairs.length)
+      throw new Error(`filling the keys answered ${JSON.stringify(filled)}`);
   }
-  let n = 0;
-  const next = () => pairs[n++ % pairs.length] as KeyPair;
+  const keys = cycle(pairs);
+  const next = () => keys.take();
   const requests: Record<string, Request> = {
     hello: { method: 'GET', path: '/' },
     post: {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: JSON_HEADERS,
       body: PAYLOAD,
       setupRequest: (r) => ({ ...r, path: `/public/${next().public}` }),
     },
     publish: {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: JSON_HEADERS,
       body: PAYLOAD,
       setupRequest: (r) => ({ ...r, path: `/private/${next().private}` }),
     },
@@ -161,11 +171,6 @@ async function main() {
     functions.map(([name, ms]) => [name.slice(0, 90), ms.toFixed(0), pct(ms)]),
   );
   console.log(`\nProfile: ${join(dir, file)} (open in Chrome DevTools)`);
-}
-
-interface KeyPair {
-  private: string;
-  public: string;
 }
 
 try {

@@ -6,13 +6,24 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon, { type Options, type Request, type Result } from 'autocannon';
+import type { Request } from 'autocannon';
 import { type Child, startChild, stopAllChildren } from './children.js';
+import {
+  CONNECTIONS,
+  type Cycle,
+  cannon,
+  cycle,
+  fetchKeyPairs,
+  type KeyPair,
+  sendEach,
+  statusCounts,
+} from './load.js';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const CONNECTIONS = 50;
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP_S = 2;
+/** How long a timed autocannon run may take before the bench gives up on it. */
+const TIMED_LIMIT_MS = (WARMUP_S + DURATION_S) * 1000 + 30_000;
 /** Relay req/s over hello-world req/s that the relay should reach. */
 const TARGETS: Record<string, number> = { sqlite: 0.8, redis: 0.6 };
 /** Key pairs the POST case cycles through: each gets a few hundred items, far below DEADROP_MAX_QUEUE. */
@@ -21,9 +32,9 @@ const POST_POOL_SIZE = 1000;
 const DRAIN_HEADROOM = 2;
 const DRAIN_POOL_MIN = 10_000;
 const DRAIN_POOL_MAX = 1_000_000;
-/** Upper bound for the untimed runs (key fetching, filling, cleanup), so a stuck relay cannot hang the bench. */
-const UNTIMED_LIMIT_MS = 180_000;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** BENCH_STORES=sqlite (or redis): only those stores' cases, for a quicker look at one. */
+const ONLY_STORES = process.env.BENCH_STORES?.split(',');
 
 /** The row of the bare Express POST (bench/express-post.ts): no target, the ceiling of the relay's POST cases. */
 const REFERENCE_CASE = 'bare Express POST 1 KiB (reference)';
@@ -34,11 +45,6 @@ const randomKey = () => randomBytes(32).toString('base64url');
 const jsonOfSize = (size: number) => JSON.stringify({ data: 'x'.repeat(size - '{"data":""}'.length) });
 const PAYLOAD = jsonOfSize(1024);
 const JSON_HEADERS = { 'content-type': 'application/json' };
-
-interface KeyPair {
-  private: string;
-  public: string;
-}
 
 interface CaseResult {
   case: string;
@@ -59,26 +65,6 @@ interface CaseResult {
   notes?: string;
 }
 
-/** Runs autocannon, stopping it after `limitMs` (only `amount` runs can last longer than planned). */
-async function cannon(options: Options, limitMs = (WARMUP_S + DURATION_S) * 1000 + 30_000): Promise<Result> {
-  const instance = autocannon({ connections: CONNECTIONS, timeout: 10, ...options });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    instance.stop();
-  }, limitMs);
-  try {
-    const result = await instance;
-    if (timedOut) throw new Error(`autocannon on ${options.url} did not finish within ${limitMs} ms`);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const statusCounts = (result: Result) =>
-  Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
-
 /** A short warm-up (discarded), then the measured run; both draw from the same `requests`. */
 async function measure(
   label: string,
@@ -88,9 +74,9 @@ async function measure(
 ): Promise<CaseResult> {
   const { url } = server;
   console.log(`• ${label} (${store}): ${WARMUP_S} s warm-up, ${DURATION_S} s measured…`);
-  await cannon({ url, duration: WARMUP_S, requests });
+  await cannon({ url, duration: WARMUP_S, requests }, TIMED_LIMIT_MS);
   const cpuBefore = await server.cpuMs();
-  const result = await cannon({ url, duration: DURATION_S, requests });
+  const result = await cannon({ url, duration: DURATION_S, requests }, TIMED_LIMIT_MS);
   const cpuMs = (await server.cpuMs()) - cpuBefore;
   return {
     case: label,
@@ -103,44 +89,6 @@ async function measure(
     timeouts: result.timeouts,
     statusCodes: statusCounts(result),
   };
-}
-
-/** Sends exactly `count` requests built by `request`, at full speed; returns how many got each status. */
-async function sendEach(url: string, count: number, request: Request): Promise<Record<string, number>> {
-  const result = await cannon(
-    { url, amount: count, connections: Math.min(CONNECTIONS, count), requests: [request] },
-    UNTIMED_LIMIT_MS,
-  );
-  return statusCounts(result);
-}
-
-interface Cycle<T> {
-  take(): T;
-  /** How many were taken; past the number of items, the cycle has wrapped around. */
-  readonly taken: number;
-}
-
-/** Cycles through `items` for setupRequest, which autocannon calls once per request sent. */
-function cycle<T>(items: readonly T[]): Cycle<T> {
-  let next = 0;
-  return {
-    take: (): T => items[next++ % items.length] as T,
-    get taken() {
-      return next;
-    },
-  };
-}
-
-async function fetchKeyPairs(url: string, count: number): Promise<KeyPair[]> {
-  const pairs: KeyPair[] = [];
-  await sendEach(url, count, {
-    path: '/keys',
-    onResponse: (status, body) => {
-      if (status === 200) pairs.push(JSON.parse(body) as KeyPair);
-    },
-  });
-  if (pairs.length !== count) throw new Error(`GET /keys gave ${pairs.length} key pairs of ${count}`);
-  return pairs;
 }
 
 const postTo = (keys: Cycle<KeyPair>): Request => ({
@@ -340,7 +288,7 @@ async function main(): Promise<void> {
     } finally {
       await bare.stop();
     }
-    for (const { store, shared, env } of stores) {
+    for (const { store, shared, env } of stores.filter(({ store }) => ONLY_STORES?.includes(store) ?? true)) {
       const relay = await startChild(
         `relay (${store})`,
         ['dist/src/cli.js', 'serve'],
@@ -372,8 +320,11 @@ async function main(): Promise<void> {
   const machine = { node: process.version, cpus: cores, cpuModel: cpus()[0]?.model };
   await writeFile(file, `${JSON.stringify({ date: new Date(), machine, settings, results }, null, 2)}\n`);
   console.log(`Results: ${file}`);
-  const durationEnv = process.env.BENCH_DURATION ? `BENCH_DURATION=${process.env.BENCH_DURATION} ` : '';
-  console.log(`Rerun: cd ${ROOT} && ${durationEnv}npm run bench:relay`);
+  const env = ['BENCH_DURATION', 'BENCH_STORES']
+    .filter((name) => process.env[name])
+    .map((name) => `${name}=${process.env[name]} `)
+    .join('');
+  console.log(`Rerun: cd ${ROOT} && ${env}npm run bench:relay`);
 }
 
 try {

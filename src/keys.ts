@@ -1,5 +1,5 @@
 // Key pairs (DESIGN §2): HMAC-signed, the public key derived from the private one, nothing stored.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SIG_LENGTH = 10;
 const RAND_LENGTH = 22;
@@ -48,8 +48,10 @@ function recentlyUsed<V>(size: number) {
 
 /** Builds the keyring for one secret. */
 export function createKeyring(secret: string): Keyring {
+  // The same HMAC as under the string, without turning the string into a key at every signature.
+  const signingKey = createSecretKey(Buffer.from(secret, 'utf8'));
   const sign = (type: KeyType, rand: string): string =>
-    createHmac('sha256', secret).update(`${type}:${rand}`).digest('base64url').slice(0, SIG_LENGTH);
+    createHmac('sha256', signingKey).update(`${type}:${rand}`).digest('base64url').slice(0, SIG_LENGTH);
   const publicKeyOf = (privateRand: string): string => {
     const rand = createHash('sha256')
       .update(`public:${privateRand}`)

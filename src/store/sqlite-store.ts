@@ -90,8 +90,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
   const sql = {
     countQueue: db.prepare('SELECT count(*) FROM queue WHERE pub = ? AND expires > ?').pluck(),
     insertItem: db.prepare('INSERT INTO queue (pub, item, expires) VALUES (?, ?, ?)'),
-    liveItems: db.prepare('SELECT item FROM queue WHERE pub = ? AND expires > ? ORDER BY id').pluck(),
-    deleteQueue: db.prepare('DELETE FROM queue WHERE pub = ?'),
+    takeQueue: db.prepare('DELETE FROM queue WHERE pub = ? RETURNING id, item, expires').raw(),
     queueStats: db.prepare(
       'SELECT count(*) AS count, max(expires) AS newest FROM queue WHERE pub = ? AND expires > ?',
     ),
@@ -177,9 +176,12 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     return 'stored';
   };
   const drain = (pub: string, at: number): string[] => {
-    const items = sql.liveItems.all(pub, at) as string[];
-    sql.deleteQueue.run(pub);
-    return items;
+    const rows = sql.takeQueue.all(pub) as [id: number, item: string, expires: number][];
+    // One statement instead of a read and a delete; RETURNING promises no order, the ids give the queue's.
+    return rows
+      .filter(([, , expires]) => expires > at)
+      .sort(([a], [b]) => a - b)
+      .map(([, item]) => item);
   };
   const remaining = (expires: unknown, at: number) => (typeof expires === 'number' ? expires - at : 0);
 
