@@ -89,6 +89,56 @@ describe('the SQLite purge', () => {
   });
 });
 
+describe('the SQLite queue bound', () => {
+  const item = (n: number) => JSON.stringify({ n });
+
+  it('holds for rows the store did not write, for rows that expired unpurged, and under concurrent appends', async () => {
+    const dataDir = await tempDir();
+    try {
+      let now = Date.now();
+      // Written before the store opened: 4 live items on one key, 5 expired on another.
+      const db = new Database(join(dataDir, SQLITE_FILE));
+      db.pragma('auto_vacuum = INCREMENTAL');
+      db.pragma('journal_mode = WAL');
+      db.exec(SCHEMA);
+      const insert = db.prepare('INSERT INTO queue (pub, item, expires) VALUES (?, ?, ?)');
+      for (let n = 0; n < 4; n++) insert.run('earlier', item(n), now + HOUR);
+      for (let n = 0; n < 5; n++) insert.run('expired', item(n), now - 1);
+      db.close();
+      const store = openSqliteStore(dataDir, { now: () => now, purgeIntervalMs: 0 });
+
+      expect(await store.appendToQueue('earlier', item(4), HOUR, 5)).toBe('stored');
+      expect(await store.appendToQueue('earlier', item(5), HOUR, 5)).toEqual({ refused: 'queue_full' });
+
+      // Five rows, none live: the queue has room for five.
+      const results = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map((n) => store.appendToQueue('expired', item(n), HOUR, 5)),
+      );
+      expect(results.filter((result) => result === 'stored')).toHaveLength(5);
+      expect(await store.drainQueue('expired')).toHaveLength(5);
+
+      // Fifty at once on a bound of 20, twice (the second time after a drain): exactly 20 each time.
+      for (let round = 0; round < 2; round++) {
+        const appended = await Promise.all(
+          Array.from({ length: 50 }, (_, n) => store.appendToQueue('busy', item(n), 1000, 20)),
+        );
+        expect(appended.filter((result) => result === 'stored')).toHaveLength(20);
+        if (round === 0) expect(await store.drainQueue('busy')).toHaveLength(20);
+      }
+      // Once they expire, the queue takes 20 more while the expired rows are still there.
+      now += 1001;
+      const later = await Promise.all(
+        Array.from({ length: 25 }, (_, n) => store.appendToQueue('busy', item(n), 1000, 20)),
+      );
+      expect(later.filter((result) => result === 'stored')).toHaveLength(20);
+      expect(await store.drainQueue('busy')).toHaveLength(20);
+      await store.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a relay killed with SIGKILL under 50 concurrent writers', () => {
   const children: ChildProcess[] = [];
   afterAll(() => {

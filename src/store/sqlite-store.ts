@@ -27,6 +27,8 @@ const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 const MMAP_BYTES = 256 * 1024 * 1024;
 /** 64 MiB of WAL (in 4 KiB pages): the main connection checkpoints itself only past this. */
 const BACKSTOP_CHECKPOINT_PAGES = 16_384;
+/** Queues whose row bound is kept (a few MB at most); past it the bounds are dropped and counted anew. */
+const KNOWN_QUEUES = 100_000;
 
 export interface SqliteStoreOptions {
   /** The clock expiry is measured with (tests move it); Date.now by default. */
@@ -89,6 +91,7 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
 
   const sql = {
     countQueue: db.prepare('SELECT count(*) FROM queue WHERE pub = ? AND expires > ?').pluck(),
+    countQueueRows: db.prepare('SELECT count(*) FROM queue WHERE pub = ?').pluck(),
     insertItem: db.prepare('INSERT INTO queue (pub, item, expires) VALUES (?, ?, ?)'),
     takeQueue: db.prepare('DELETE FROM queue WHERE pub = ? RETURNING id, item, expires').raw(),
     queueStats: db.prepare(
@@ -170,12 +173,30 @@ export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {
     }
   };
 
+  /**
+   * For queues seen lately, a bound on their rows (live or expired), so that an append to a queue far
+   * from its bound skips counting its items, which costs as many steps as there are. The bound never
+   * falls below the rows: only appends add rows and each adds one to it; a drain forgets its queue's;
+   * the purge's deletions and a group that rolls back only leave it too high. Near the bound, the live
+   * items are counted as before.
+   */
+  const queueRows = new Map<string, number>();
+  const rememberRows = (pub: string, rows: number) => {
+    if (queueRows.size >= KNOWN_QUEUES && !queueRows.has(pub)) queueRows.clear();
+    queueRows.set(pub, rows);
+  };
   const append = (pub: string, item: string, ttlMs: number, max: number, at: number): WriteResult => {
-    if ((sql.countQueue.get(pub, at) as number) >= max) return { refused: 'queue_full' };
+    const rows = queueRows.get(pub) ?? (sql.countQueueRows.get(pub) as number);
+    if (rows >= max && (sql.countQueue.get(pub, at) as number) >= max) {
+      rememberRows(pub, rows);
+      return { refused: 'queue_full' };
+    }
     sql.insertItem.run(pub, item, at + ttlMs);
+    rememberRows(pub, rows + 1);
     return 'stored';
   };
   const drain = (pub: string, at: number): string[] => {
+    queueRows.delete(pub);
     const rows = sql.takeQueue.all(pub) as [id: number, item: string, expires: number][];
     // One statement instead of a read and a delete; RETURNING promises no order, the ids give the queue's.
     return rows
