@@ -1,9 +1,13 @@
 // The fast lane answers exactly as Express would: the same requests, sent to two relays on one secret,
 // one served by the relay's listener and one by its Express app alone, get the same status, headers and
 // body; and the lane's relay never reaches Express for them.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RequestHandler } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenerOf } from '../src/http/app.js';
+import { fastLane } from '../src/http/fast-lane.js';
 import { openTestRelay, randomSecret, type TestRelay } from './helpers.js';
 
 interface Sent {
@@ -119,5 +123,39 @@ describe('the fast lane', () => {
     await agent.options(`/public/${pair.public}`).expect(204);
     expect(calls()).toBe(6);
     await relay.dispose();
+  });
+});
+
+describe('a fast lane whose error answer fails', () => {
+  it('cuts that one connection and goes on serving', async () => {
+    const failing: RequestHandler = () => {
+      throw new Error('a handler fails');
+    };
+    const answering: RequestHandler = (_req, res) => {
+      res.end('answered');
+    };
+    const server = createServer(
+      fastLane({
+        routes: {
+          public: { path: '/public/:key', GET: [failing], POST: [failing] },
+          private: { path: '/private/:key', GET: [answering], POST: [answering] },
+        },
+        answerError: () => {
+          throw new Error('and so does the error answer');
+        },
+        trust: () => false,
+        otherwise: (_req, res) => res.end('otherwise'),
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await expect(fetch(`${url}/public/key`)).rejects.toThrow();
+      expect(await (await fetch(`${url}/private/key`)).text()).toBe('answered');
+      expect(await (await fetch(`${url}/other`)).text()).toBe('otherwise');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

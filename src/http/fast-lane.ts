@@ -78,6 +78,13 @@ export function fastLane({ routes, answerError, trust, otherwise }: FastLaneOpti
       ip: proxyAddr(incoming, trust),
     }) as unknown as Request;
     const res = Object.assign(outgoing, { locals: {} }) as unknown as Response;
-    run(route[method as 'GET' | 'POST'], req, res, (error) => answerError(error, req, res));
+    run(route[method as 'GET' | 'POST'], req, res, (error) => {
+      try {
+        answerError(error, req, res);
+      } catch {
+        // Where Express's final handler would answer a failing error handler: cut rather than crash.
+        res.destroy();
+      }
+    });
   };
 }
