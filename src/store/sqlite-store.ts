@@ -27,7 +27,7 @@ const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 const MMAP_BYTES = 256 * 1024 * 1024;
 /** 64 MiB of WAL (in 4 KiB pages): the main connection checkpoints itself only past this. */
 const BACKSTOP_CHECKPOINT_PAGES = 16_384;
-/** Queues whose row bound is kept (a few MB at most); past it the bounds are dropped and counted anew. */
+/** Queues whose row bound is kept (about 10 MB at most); past it the bounds are dropped and counted anew. */
 const KNOWN_QUEUES = 100_000;
 
 export interface SqliteStoreOptions {
