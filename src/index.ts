@@ -1,7 +1,9 @@
-// Serverless entry (vercel.json): the app as a default export, on the Redis store (README: Serverless).
+// Serverless entry (vercel.json): the relay's request listener (its fast lane, then the app) as a default
+// export, on the Redis store (README: Serverless).
 import { openBackend } from './backend/open-backend.js';
 import { composeRelay } from './compose.js';
 import { loadConfig } from './config.js';
+import { listenerOf } from './http/app.js';
 import { createLogger } from './server.js';
 
 const config = loadConfig(process.env);
@@ -13,4 +15,4 @@ if (config.store !== 'redis' || config.secret === undefined) {
 const logger = createLogger(config.logLevel);
 const backend = await openBackend(config, logger);
 
-export default composeRelay({ config, backend, secret: config.secret, logger }).app;
+export default listenerOf(composeRelay({ config, backend, secret: config.secret, logger }).app);

@@ -6,7 +6,7 @@ import { createKeyring } from '../src/keys.js';
 import { REDIS_URL } from './helpers.js';
 
 describe('src/index.ts (vercel.json)', () => {
-  it('default-exports an app on the Redis store', async () => {
+  it("default-exports the relay's request listener on the Redis store", async () => {
     const secret = 'serverless-test-secret-0123456789';
     Object.assign(process.env, { REDIS_URL, DEADROP_SECRET: secret, LOG_LEVEL: 'silent' });
     const { default: app } = await import('../src/index.js');
