@@ -261,8 +261,9 @@ export function createApp({
 }
 
 /**
- * The one error policy (written on Node's response API, as the fast lane's requests have no other): catalogued errors render themselves, other 4xx keep their status, the rest is a
- * bare 500. A store outage is logged by the outage watch, once, not here per request.
+ * The one error policy: catalogued errors render themselves, other 4xx keep their status, the rest is a
+ * bare 500. A store outage is logged by the outage watch, once, not here per request. Written on Node's
+ * response API, the only one the fast lane's requests have.
  */
 function errorAnswer(
   logger: Logger,

@@ -56,8 +56,8 @@ export function sendDone(res: Response, extra: Record<string, unknown> = {}): vo
 }
 
 /**
- * Answers 200 (or `statusCode`) with JSON text as it is (stored items are JSON already): written directly, without
- * Express's content negotiation and freshness checks, which an API answer never needs.
+ * Answers 200 (or `statusCode`) with JSON text as it is (stored items are JSON already): written
+ * directly, without Express's content negotiation and freshness checks, which an API answer never needs.
  */
 export function sendJsonText(res: Response, text: string, statusCode = 200): void {
   res.writeHead(statusCode, {
