@@ -2,7 +2,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once, setMaxListeners } from 'node:events';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { createFrameOpener, createFrameSealer, FRAME_SIZE, generateFrameKey } from '../sdk/e2e/frames.js';
 import { toBase64url } from '../sdk/e2e/index.js';
 import { nodeSuite } from '../sdk/e2e/native-suite.js';
-import { FILE_CHUNK_BYTES } from '../sdk/e2e/node-streams.js';
+import { createFileSink, FILE_CHUNK_BYTES } from '../sdk/e2e/node-streams.js';
 import { REQUEST_TYPES } from '../sdk/e2e/protocol.js';
 import { createClient } from '../sdk/index.js';
 import { createNodePipe } from '../src/client/node-pipe.js';
@@ -153,7 +153,7 @@ async function runPeer(relayUrl: string): Promise<void> {
         if (verb === 'send') {
           const body = createReadStream(file, { highWaterMark: FILE_CHUNK_BYTES });
           await pipe.send(key, body, undefined, statSync(file).size);
-        } else await pipeline(await pipe.receive(key), createWriteStream(file));
+        } else await pipeline(await pipe.receive(key), createFileSink(file));
         process.stdout.write('done\n');
       } catch (error) {
         process.stdout.write(`failed ${(error as Error).message}\n`);

@@ -1,4 +1,5 @@
 // Node only: sealed frames as Node streams, on the fastest suite: a file read and sealed, and a Transform that opens.
+import { createWriteStream, type WriteStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { createFrameOpener, createFrameSealer, FRAME_SIZE } from './frames.js';
@@ -14,6 +15,15 @@ export { sealedStreamLength } from './frames.js';
 export const STREAM_BUFFER_BYTES = 4 * FRAME_SIZE;
 /** Files are read a frame at a time: the transport's cost is per chunk, and smaller reads cost more per byte. */
 export const FILE_CHUNK_BYTES = FRAME_SIZE;
+
+/**
+ * A file written as a transfer arrives. With Node's default buffer of 16 KiB every piece that arrives (up to
+ * 64 KiB) waits for a write of its own on the thread pool before the next is taken; with {@link STREAM_BUFFER_BYTES}
+ * the pieces that arrive meanwhile go out together in one writev. Receiving into a file costs about half the CPU
+ * per MB so (measured on this project's VM, plain and sealed alike).
+ */
+export const createFileSink = (path: string, flags = 'w'): WriteStream =>
+  createWriteStream(path, { flags, highWaterMark: STREAM_BUFFER_BYTES });
 
 /** Options of the Node streams: the suite, and a look at each piece of plaintext as it passes (progress, hash). */
 export interface FrameStreamOptions {

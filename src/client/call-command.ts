@@ -1,5 +1,4 @@
 // `deadrop call <address> …`: one request to a worker, its answer printed for people or, with --json, for scripts.
-import { createWriteStream } from 'node:fs';
 import { link, stat, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -334,9 +333,10 @@ async function perform(
     ) {
       throw new Error(`${values.output} exists here; add --force to replace it, or -o to save elsewhere.`);
     }
-    const [{ downloadFile }, { createProgressBar }] = await Promise.all([
+    const [{ downloadFile }, { createProgressBar }, { createFileSink }] = await Promise.all([
       import('./transfers.js'),
       import('./progress.js'),
+      import('../../sdk/e2e/node-streams.js'),
     ]);
     let target = values.output ?? basename(path);
     let partial: string | undefined;
@@ -349,7 +349,7 @@ async function perform(
         throw new Error(`${target} exists here; add --force to replace it, or -o to save elsewhere.`);
       }
       partial = `${target}.${process.pid}.deadrop-part`;
-      return createWriteStream(partial);
+      return createFileSink(partial);
     };
     try {
       const result = await downloadFile(worker, path, destination, {

@@ -1,10 +1,10 @@
 // Files through a pipe as sealed frames (DESIGN §7): a download is sent by the worker, an upload received by it.
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import { openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
+import { createFileSink, openTransform, sealedStreamLength, sealFile } from '../../sdk/e2e/node-streams.js';
 import { readPipeReply, WorkerError } from '../../sdk/e2e/protocol.js';
 import type { Located } from './fs-paths.js';
 import type { Outcome, PipeEnds } from './receiver.js';
@@ -98,7 +98,7 @@ export async function receiveUpload(
       await pipelineAsync(
         input,
         openTransform(key, { onPlain: measured.onPlain }),
-        createWriteStream(partial, { flags: 'wx' }),
+        createFileSink(partial, 'wx'),
       );
     } catch (error) {
       if (error instanceof WorkerError) throw error;
