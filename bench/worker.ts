@@ -42,6 +42,12 @@ const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS ?? 7);
 const ONLY = process.env.BENCH_ONLY?.split(',');
 /** With BENCH_CPU_PROF=<dir>, every process writes a CPU profile there and the top entries are printed. */
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/**
+ * With BENCH_NODE_FLAGS="--initial-old-space-size=64" (say), every Node process of the run gets those flags: this
+ * one (it starts itself again with them), the relay, the worker, the peer, the CLI runs. Baseline and worker are
+ * tuned alike, so a runtime setting can be tried without favouring either side.
+ */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const TARGET_P50_MS = 20;
 const TARGET_TRANSFER_RATIO = 0.8;
 const TARGET_CLI_OVERHEAD_MS = 300;
@@ -130,8 +136,10 @@ function cipherCost(): { seal: number; open: number; hash: number } {
 }
 
 /** Each process profiles into a folder of its own: tsx's loader thread writes a profile there too. */
-const profileArgs = (name: string) =>
-  PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : [];
+const profileArgs = (name: string) => [
+  ...NODE_FLAGS,
+  ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []),
+];
 
 /**
  * Role "peer": the baseline's other end, in its own process as the worker is. Each stdin line is
@@ -418,9 +426,13 @@ async function main(): Promise<void> {
     console.log(
       `The added work alone: ${CIPHER_BYTES / MIB} MiB sealed, opened and hashed in a new process, then in this one…`,
     );
-    const { stdout: freshCost } = await runToEnd(process.execPath, ['--import', 'tsx', SELF, 'cipher'], {
-      cwd: ROOT,
-    });
+    const { stdout: freshCost } = await runToEnd(
+      process.execPath,
+      [...NODE_FLAGS, '--import', 'tsx', SELF, 'cipher'],
+      {
+        cwd: ROOT,
+      },
+    );
     const ciphers = [
       { where: 'a new process', ...(JSON.parse(freshCost) as ReturnType<typeof cipherCost>) },
       { where: 'this one, after its transfers', ...cipherCost() },
@@ -507,9 +519,10 @@ async function main(): Promise<void> {
       'BENCH_CLI_RUNS',
       'BENCH_ONLY',
       'BENCH_CPU_PROF',
+      'BENCH_NODE_FLAGS',
     ]
       .filter((name) => process.env[name])
-      .map((name) => `${name}=${process.env[name]} `)
+      .map((name) => `${name}=${JSON.stringify(process.env[name])} `)
       .join('');
     console.log(`Rerun: cd ${ROOT} && ${env}npm run bench:worker`);
 
@@ -560,7 +573,7 @@ async function measureCli(address: string, userFile: string) {
   await runToEnd('npm', ['run', 'build'], { cwd: ROOT });
   const time = async (args: string[]) => {
     const started = performance.now();
-    await runToEnd(process.execPath, args, { cwd: ROOT });
+    await runToEnd(process.execPath, [...NODE_FLAGS, ...args], { cwd: ROOT });
     return performance.now() - started;
   };
   const runs: number[] = [];
@@ -587,7 +600,18 @@ async function measureCli(address: string, userFile: string) {
 const [role, ...rest] = process.argv.slice(2);
 if (role === 'peer') await runPeer(rest[0] as string);
 else if (role === 'cipher') console.log(JSON.stringify(cipherCost()));
-else {
+else if (NODE_FLAGS.some((flag) => !process.execArgv.includes(flag))) {
+  // Started without the flags asked for: run again with them (execArgv keeps tsx's loader), as this process.
+  const again = spawn(
+    process.execPath,
+    [...NODE_FLAGS, ...process.execArgv, SELF, ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+    },
+  );
+  const [code] = await once(again, 'exit');
+  process.exitCode = code ?? 1;
+} else {
   try {
     await main();
   } catch (error) {
