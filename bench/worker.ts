@@ -135,8 +135,11 @@ function cipherCost(): { seal: number; open: number; hash: number } {
   return best;
 }
 
-/** Each process profiles into a folder of its own: tsx's loader thread writes a profile there too. */
-const profileArgs = (name: string) => [
+/**
+ * The Node flags of the process `name`: BENCH_NODE_FLAGS, and with BENCH_CPU_PROF a profile folder of its own
+ * (tsx's loader thread writes a profile there too).
+ */
+const nodeArgs = (name: string) => [
   ...NODE_FLAGS,
   ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []),
 ];
@@ -177,7 +180,7 @@ process.on('exit', () => {
 
 /** Starts `node <args>` and resolves once it printed a line matching `ready`; its later lines go to `lines`. */
 async function startRole(name: string, args: string[], ready: RegExp) {
-  const child = spawn(process.execPath, [...profileArgs(name), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs(name), ...args], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
@@ -258,7 +261,7 @@ async function main(): Promise<void> {
     await writeFile(join(dir, 'files', 'small.txt'), 'small');
     const relayChild = await startChild(
       'relay',
-      [...profileArgs('relay'), '--import', 'tsx', 'src/cli.ts', 'serve'],
+      [...nodeArgs('relay'), '--import', 'tsx', 'src/cli.ts', 'serve'],
       {
         DEADROP_DATA_DIR: join(dir, 'data'),
         DEADROP_RATE_LIMIT: '0',
@@ -426,13 +429,8 @@ async function main(): Promise<void> {
     console.log(
       `The added work alone: ${CIPHER_BYTES / MIB} MiB sealed, opened and hashed in a new process, then in this one…`,
     );
-    const { stdout: freshCost } = await runToEnd(
-      process.execPath,
-      [...NODE_FLAGS, '--import', 'tsx', SELF, 'cipher'],
-      {
-        cwd: ROOT,
-      },
-    );
+    const cipherArgs = [...NODE_FLAGS, '--import', 'tsx', SELF, 'cipher'];
+    const { stdout: freshCost } = await runToEnd(process.execPath, cipherArgs, { cwd: ROOT });
     const ciphers = [
       { where: 'a new process', ...(JSON.parse(freshCost) as ReturnType<typeof cipherCost>) },
       { where: 'this one, after its transfers', ...cipherCost() },
@@ -602,13 +600,8 @@ if (role === 'peer') await runPeer(rest[0] as string);
 else if (role === 'cipher') console.log(JSON.stringify(cipherCost()));
 else if (NODE_FLAGS.some((flag) => !process.execArgv.includes(flag))) {
   // Started without the flags asked for: run again with them (execArgv keeps tsx's loader), as this process.
-  const again = spawn(
-    process.execPath,
-    [...NODE_FLAGS, ...process.execArgv, SELF, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
-  );
+  const args = [...NODE_FLAGS, ...process.execArgv, SELF, ...process.argv.slice(2)];
+  const again = spawn(process.execPath, args, { stdio: 'inherit' });
   const [code] = await once(again, 'exit');
   process.exitCode = code ?? 1;
 } else {
